@@ -1,0 +1,82 @@
+"""The retry policy, sans-I/O: what is retried and how long to wait.
+
+Retried: timeouts and connection errors; HTTP 408, 409, 429 and 5xx; Viking code
+1000029 (rate limited) whatever its HTTP status; a reply body we cannot read (a
+truncated or garbled body is a transport fault). Never retried: any other 4xx, and any
+input error. ``Retry-After`` (seconds or an HTTP date) and ``retry-after-ms`` are
+honoured up to ``max_retry_after``; otherwise the wait before retry *n* (1-based) is
+``min(initial_delay * 2**(n-1), max_delay)`` reduced by up to ``jitter`` (a fraction),
+the official Volcengine SDK's schedule.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .errors import APIConnectionError, APIStatusError, MMEmbedError, ResponseFormatError
+
+__all__ = ["RetryPolicy", "parse_retry_after"]
+
+RETRYABLE_STATUS = frozenset({408, 409, 429})
+RETRYABLE_CODES = frozenset({1000029})
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date)."""
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            return max(0.0, float(raw_ms) / 1000.0)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How many times and how long. ``max_retries=0`` turns retries off."""
+
+    max_retries: int = 3
+    initial_delay: float = 0.5
+    max_delay: float = 8.0
+    jitter: float = 0.25
+    #: A ``Retry-After`` longer than this is capped (a misbehaving server cannot stall us).
+    max_retry_after: float = 60.0
+    rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+
+    @staticmethod
+    def is_retryable(error: BaseException) -> bool:
+        if isinstance(error, (APIConnectionError, ResponseFormatError)):
+            return True
+        if isinstance(error, APIStatusError):
+            if error.code in RETRYABLE_CODES:
+                return True
+            return error.status_code in RETRYABLE_STATUS or error.status_code >= 500
+        return False
+
+    def delay(self, retry_number: int, error: MMEmbedError | None = None) -> float:
+        """Seconds to sleep before retry ``retry_number`` (1 for the first retry)."""
+        retry_after: float | None = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            return min(float(retry_after), self.max_retry_after)
+        base = min(self.initial_delay * 2.0 ** (retry_number - 1), self.max_delay)
+        return float(base * (1.0 - self.jitter * self.rng.random()))

@@ -1,0 +1,227 @@
+"""Sending requests: httpx I/O, timeouts and the retry loop (sync and async).
+
+The two transports share every decision (what to retry, how long to wait, how to map
+httpx errors) through :class:`_TransportCore`; only the sending and sleeping differ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+import httpx
+
+from .errors import APIConnectionError, APITimeoutError, MMEmbedError
+from .retry import RetryPolicy, parse_retry_after
+
+__all__ = ["AsyncTransport", "AttemptHooks", "SyncTransport", "TransportStats"]
+
+logger = logging.getLogger("mm_embed")
+
+T = TypeVar("T")
+#: Parses one reply: HTTP status, body bytes, Retry-After seconds -> a result, or raises.
+Parser = Callable[[int, bytes, "float | None"], T]
+
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+USER_AGENT = "mm-embed/0.1.0"
+
+
+@dataclass
+class AttemptHooks(Generic[T]):
+    """Called around every attempt: ``before`` returns seconds to wait (rate limits)."""
+
+    before: Callable[[], float] | None = None
+    after: Callable[[T | None, MMEmbedError | None], None] | None = None
+
+
+@dataclass
+class TransportStats:
+    """Counters over the life of a transport (thread-safe)."""
+
+    requests: int = 0
+    retries: int = 0
+    failures: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, *, requests: int = 0, retries: int = 0, failures: int = 0) -> None:
+        with self._lock:
+            self.requests += requests
+            self.retries += retries
+            self.failures += failures
+
+
+class _TransportCore:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        auth: httpx.Auth,
+        retry: RetryPolicy,
+        headers: dict[str, str],
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.auth = auth
+        self.retry = retry
+        self.headers = {"User-Agent": USER_AGENT, **headers}
+        self.stats = TransportStats()
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    @staticmethod
+    def map_exception(exc: httpx.HTTPError) -> MMEmbedError:
+        if isinstance(exc, httpx.TimeoutException):
+            return APITimeoutError(f"request timed out ({type(exc).__name__})")
+        return APIConnectionError(f"connection failed: {type(exc).__name__}: {exc}")
+
+    def next_delay(self, attempt: int, error: MMEmbedError) -> float | None:
+        """Seconds before the next attempt, or ``None`` to give up and raise."""
+        self.stats.add(requests=1)
+        if attempt >= self.retry.max_retries or not self.retry.is_retryable(error):
+            self.stats.add(failures=1)
+            return None
+        self.stats.add(retries=1)
+        delay = self.retry.delay(attempt + 1, error)
+        logger.info(
+            "retrying after %s (retry %d of %d, in %.2fs)",
+            type(error).__name__,
+            attempt + 1,
+            self.retry.max_retries,
+            delay,
+        )
+        return delay
+
+
+class SyncTransport(_TransportCore):
+    """Blocking transport over an ``httpx.Client`` (injected or owned)."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        auth: httpx.Auth,
+        retry: RetryPolicy,
+        headers: dict[str, str],
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        super().__init__(base_url=base_url, auth=auth, retry=retry, headers=headers)
+        self._owns_client = http_client is None
+        self.client = http_client or httpx.Client(
+            timeout=timeout, limits=httpx.Limits(max_connections=64, max_keepalive_connections=32)
+        )
+
+    def post(
+        self, path: str, body: bytes, parse: Parser[T], hooks: AttemptHooks[T] | None = None
+    ) -> T:
+        hooks = hooks or AttemptHooks()
+        attempt = 0
+        while True:
+            if hooks.before is not None:
+                wait = hooks.before()
+                if wait > 0:
+                    time.sleep(wait)
+            error: MMEmbedError
+            try:
+                response = self.client.post(
+                    self.url(path), content=body, headers=self.headers, auth=self.auth
+                )
+                logger.debug(
+                    "POST %s -> %d (%d bytes)", path, response.status_code, len(response.content)
+                )
+                result = parse(
+                    response.status_code, response.content, parse_retry_after(response.headers)
+                )
+            except httpx.HTTPError as exc:
+                error = self.map_exception(exc)
+            except MMEmbedError as exc:
+                error = exc
+            else:
+                self.stats.add(requests=1)
+                if hooks.after is not None:
+                    hooks.after(result, None)
+                return result
+            if hooks.after is not None:
+                hooks.after(None, error)
+            delay = self.next_delay(attempt, error)
+            if delay is None:
+                raise error
+            attempt += 1
+            time.sleep(delay)
+
+    def get(self, path: str) -> httpx.Response:
+        return self.client.get(self.url(path), headers=self.headers, auth=self.auth)
+
+    def close(self) -> None:
+        if self._owns_client:
+            self.client.close()
+
+
+class AsyncTransport(_TransportCore):
+    """Asyncio transport over an ``httpx.AsyncClient`` (injected or owned)."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        auth: httpx.Auth,
+        retry: RetryPolicy,
+        headers: dict[str, str],
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(base_url=base_url, auth=auth, retry=retry, headers=headers)
+        self._owns_client = http_client is None
+        self.client = http_client or httpx.AsyncClient(
+            timeout=timeout, limits=httpx.Limits(max_connections=64, max_keepalive_connections=32)
+        )
+
+    async def post(
+        self, path: str, body: bytes, parse: Parser[T], hooks: AttemptHooks[T] | None = None
+    ) -> T:
+        hooks = hooks or AttemptHooks()
+        attempt = 0
+        while True:
+            if hooks.before is not None:
+                wait = hooks.before()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            error: MMEmbedError
+            try:
+                response = await self.client.post(
+                    self.url(path), content=body, headers=self.headers, auth=self.auth
+                )
+                logger.debug(
+                    "POST %s -> %d (%d bytes)", path, response.status_code, len(response.content)
+                )
+                result = parse(
+                    response.status_code, response.content, parse_retry_after(response.headers)
+                )
+            except httpx.HTTPError as exc:
+                error = self.map_exception(exc)
+            except MMEmbedError as exc:
+                error = exc
+            else:
+                self.stats.add(requests=1)
+                if hooks.after is not None:
+                    hooks.after(result, None)
+                return result
+            if hooks.after is not None:
+                hooks.after(None, error)
+            delay = self.next_delay(attempt, error)
+            if delay is None:
+                raise error
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    async def get(self, path: str) -> httpx.Response:
+        return await self.client.get(self.url(path), headers=self.headers, auth=self.auth)
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self.client.aclose()
