@@ -1,0 +1,200 @@
+"""``mm-embed serve``: run the emulator in the foreground.
+
+Hook it into a larger CLI with :func:`add_serve_arguments` + :func:`run_serve`, or call
+:func:`serve_main` with an argv list. On start it prints ``listening on http://HOST:PORT``
+(flushed) and then the credentials it accepts; per-request log lines never contain
+secrets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .config import (
+    DEFAULT_ACCESS_KEY,
+    DEFAULT_API_KEY,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DEFAULT_REGION,
+    DEFAULT_SECRET_KEY,
+    DEFAULT_TOKEN,
+    FAULT_KINDS,
+    EmulatorConfig,
+)
+from .server import bind_socket, build_server, format_url
+from .state import EmulatorState
+
+__all__ = ["add_serve_arguments", "build_parser", "config_from_args", "run_serve", "serve_main"]
+
+
+def _faults(value: str) -> tuple[str, ...]:
+    kinds = tuple(k.strip() for k in value.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in FAULT_KINDS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown fault(s) {', '.join(unknown)}; choose from {', '.join(FAULT_KINDS)}"
+        )
+    return kinds
+
+
+def _rate(value: str) -> float:
+    rate = float(value)
+    if not 0.0 <= rate <= 1.0:
+        raise argparse.ArgumentTypeError("must be within 0..1")
+    return rate
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the ``serve`` options to ``parser`` (a top-level parser or a subparser)."""
+    parser.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port, 0 picks a free one (default {DEFAULT_PORT})",
+    )
+    parser.add_argument(
+        "--api-key",
+        default=DEFAULT_API_KEY,
+        help=f"FG-CLIP Bearer key accepted (default {DEFAULT_API_KEY})",
+    )
+    parser.add_argument(
+        "--access-key",
+        default=DEFAULT_ACCESS_KEY,
+        help=f"Viking access key (default {DEFAULT_ACCESS_KEY})",
+    )
+    parser.add_argument(
+        "--secret-key",
+        default=DEFAULT_SECRET_KEY,
+        help=f"Viking secret key (default {DEFAULT_SECRET_KEY})",
+    )
+    parser.add_argument(
+        "--token",
+        default=DEFAULT_TOKEN,
+        help=f"Viking 'token=' credential (default {DEFAULT_TOKEN})",
+    )
+    parser.add_argument(
+        "--region", default=DEFAULT_REGION, help=f"Viking signing region (default {DEFAULT_REGION})"
+    )
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="added latency per embedding request"
+    )
+    parser.add_argument(
+        "--fault-rate", type=_rate, default=0.0, help="fraction of embedding requests given a fault"
+    )
+    parser.add_argument(
+        "--faults",
+        type=_faults,
+        default=FAULT_KINDS,
+        help=f"comma-separated fault kinds (default {','.join(FAULT_KINDS)})",
+    )
+    parser.add_argument(
+        "--timeout-fault-s", type=float, default=30.0, help="how long a 'timeout' fault stalls"
+    )
+    parser.add_argument(
+        "--retry-after", type=float, default=None, help="send Retry-After: N on every 429"
+    )
+    parser.add_argument(
+        "--tpm", type=int, default=None, help="tokens per minute per model (default: no limit)"
+    )
+    parser.add_argument(
+        "--images-per-second", type=float, default=None, help="image budget (default: no limit)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fault draw")
+    parser.add_argument(
+        "--tos-dir", type=Path, default=None, help="directory holding tos://bucket/key objects"
+    )
+    parser.add_argument(
+        "--clock-skew-s", type=float, default=900.0, help="accepted X-Date skew (default 900)"
+    )
+    parser.add_argument(
+        "--log-level", default="warning", help="emulator log level (default warning)"
+    )
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """A stand-alone parser for ``python -m mm_embed.emulator``."""
+    parser = argparse.ArgumentParser(
+        prog="mm-embed serve",
+        description="Local FG-CLIP + VikingDB embedding emulator (deterministic stand-in vectors).",
+    )
+    return add_serve_arguments(parser)
+
+
+def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
+    """The :class:`EmulatorConfig` the parsed options describe."""
+    return EmulatorConfig(
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key,
+        access_key=args.access_key,
+        secret_key=args.secret_key,
+        token=args.token,
+        region=args.region,
+        latency_ms=args.latency_ms,
+        fault_rate=args.fault_rate,
+        faults=tuple(args.faults),
+        timeout_fault_s=args.timeout_fault_s,
+        retry_after=args.retry_after,
+        tpm=args.tpm,
+        images_per_second=args.images_per_second,
+        seed=args.seed,
+        tos_dir=args.tos_dir,
+        clock_skew_s=args.clock_skew_s,
+    )
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Serve until interrupted (Ctrl-C / SIGTERM). Returns the exit status."""
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=str(args.log_level).upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    try:
+        sock = bind_socket(config.host, config.port)
+    except OSError as exc:
+        print(
+            f"error: cannot listen on {config.host}:{config.port}: {exc.strerror}", file=sys.stderr
+        )
+        return 1
+    port = int(sock.getsockname()[1])
+    state = EmulatorState(config)
+    state.fetcher.own_port = port
+    url = format_url(config.host, port)
+
+    def announce() -> None:
+        # These are the emulator's own test credentials, printed so users can copy them.
+        lines = [
+            f"listening on {url}",
+            f"fgclip: POST {url}/models/interface  Authorization: Bearer {config.api_key}",
+            f"viking: POST {url}/api/data/embedding/version/2  ak={config.access_key} sk={config.secret_key} "
+            f"region={config.region}  or  Authorization: token={config.token}",
+            f"samples: GET {url}/samples",
+        ]
+        print("\n".join(lines), flush=True)
+
+    server = build_server(state, announce)
+    try:
+        asyncio.run(server.serve(sockets=[sock]))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    return 0
+
+
+def serve_main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: parse ``argv`` (default ``sys.argv[1:]``) and serve."""
+    return run_serve(build_parser().parse_args(argv))
