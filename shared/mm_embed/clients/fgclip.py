@@ -45,6 +45,7 @@ class _FGClipCore:
         max_concurrency: int,
         max_body_bytes: int,
         show_progress: bool,
+        max_batch_size: int | None = None,
     ) -> tuple[str, BearerAuth, RetryPolicy]:
         key = env_secret(api_key, "FGCLIP_API_KEY")
         if key is None:
@@ -57,6 +58,12 @@ class _FGClipCore:
         self.max_concurrency = positive_int(max_concurrency, "max_concurrency")
         self.max_body_bytes = positive_int(max_body_bytes, "max_body_bytes", minimum=1024)
         self.show_progress = show_progress
+        # A caller's smaller batch is honoured; a larger one is capped at the wire limit.
+        self.max_items = (
+            proto.MAX_ITEMS
+            if max_batch_size is None
+            else min(positive_int(max_batch_size, "max_batch_size"), proto.MAX_ITEMS)
+        )
         return (
             self.base_url,
             BearerAuth(key),
@@ -81,7 +88,7 @@ class _FGClipCore:
         sizes = [len(dumps(t)) for t in checked]
         chunks = plan_chunks(
             sizes,
-            max_items=proto.MAX_ITEMS,
+            max_items=self.max_items,
             max_bytes=self.max_body_bytes,
             overhead=_BODY_OVERHEAD,
             field="texts",
@@ -135,7 +142,7 @@ class _FGClipCore:
             sizes = [len(wires[i]) + (len(dumps(per_image[i])) if boxed else 0) for i in group]
             for chunk in plan_chunks(
                 sizes,
-                max_items=proto.MAX_ITEMS,
+                max_items=self.max_items,
                 max_bytes=self.max_body_bytes,
                 overhead=_BODY_OVERHEAD,
                 field="images",
@@ -191,6 +198,7 @@ class FGClipClient(_FGClipCore):
         max_concurrency: wire requests in flight at once (threads).
         max_body_bytes: the largest request body sent (default 4 MB).
         show_progress: show a tqdm bar over inputs.
+        max_batch_size: the most inputs per wire request (default and cap: the provider's 32).
         http_client: an ``httpx.Client`` to use (proxies, custom pools, mocks); not closed by us.
 
     Use as a context manager, or call :meth:`close`.
@@ -206,10 +214,17 @@ class FGClipClient(_FGClipCore):
         max_concurrency: int = 4,
         max_body_bytes: int = proto.MAX_BODY_BYTES,
         show_progress: bool = False,
+        max_batch_size: int | None = None,
         http_client: httpx.Client | None = None,
     ) -> None:
         url, auth, retry = self._configure(
-            api_key, base_url, max_retries, max_concurrency, max_body_bytes, show_progress
+            api_key,
+            base_url,
+            max_retries,
+            max_concurrency,
+            max_body_bytes,
+            show_progress,
+            max_batch_size,
         )
         self.transport = SyncTransport(
             base_url=url,
@@ -286,10 +301,17 @@ class AsyncFGClipClient(_FGClipCore):
         max_concurrency: int = 4,
         max_body_bytes: int = proto.MAX_BODY_BYTES,
         show_progress: bool = False,
+        max_batch_size: int | None = None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         url, auth, retry = self._configure(
-            api_key, base_url, max_retries, max_concurrency, max_body_bytes, show_progress
+            api_key,
+            base_url,
+            max_retries,
+            max_concurrency,
+            max_body_bytes,
+            show_progress,
+            max_batch_size,
         )
         self.transport = AsyncTransport(
             base_url=url,

@@ -52,6 +52,7 @@ class _VikingCore:
         images_per_second: float | None,
         max_body_bytes: int,
         show_progress: bool,
+        max_batch_size: int | None = None,
     ) -> tuple[str, httpx.Auth, RetryPolicy]:
         auth: httpx.Auth
         explicit_token = token.get_secret_value() if isinstance(token, SecretStr) else token
@@ -80,6 +81,12 @@ class _VikingCore:
         self.max_concurrency = positive_int(max_concurrency, "max_concurrency")
         self.max_body_bytes = positive_int(max_body_bytes, "max_body_bytes", minimum=4096)
         self.show_progress = show_progress
+        # A caller's smaller batch is honoured; a larger one is capped at the wire limit.
+        self.max_items = (
+            proto.MAX_ITEMS
+            if max_batch_size is None
+            else min(positive_int(max_batch_size, "max_batch_size"), proto.MAX_ITEMS)
+        )
         self.tokens_per_minute = tokens_per_minute
         self._token_limiters: dict[str, RateLimiter] = {}
         self.image_limiter = (
@@ -136,7 +143,7 @@ class _VikingCore:
                 [group[k] for k in chunk]
                 for chunk in plan_chunks(
                     [items[i].encoded_size for i in group],
-                    max_items=proto.MAX_ITEMS,
+                    max_items=self.max_items,
                     max_bytes=self.max_body_bytes,
                     overhead=_BODY_OVERHEAD,
                     field="inputs",
@@ -221,6 +228,7 @@ _DOC_ARGS = """
         images_per_second: the image upload budget (provider: 15); ``None`` = off.
         max_body_bytes: the largest request body sent (default 4 MB).
         show_progress: show a tqdm bar over inputs.
+        max_batch_size: the most inputs per wire request (default and cap: the provider's 100).
         http_client: an httpx client to use (not closed by us).
 """
 
@@ -243,6 +251,7 @@ class VikingClient(_VikingCore):
         images_per_second: float | None = proto.DEFAULT_IMAGES_PER_SECOND,
         max_body_bytes: int = proto.MAX_BODY_BYTES,
         show_progress: bool = False,
+        max_batch_size: int | None = None,
         http_client: httpx.Client | None = None,
     ) -> None:
         url, auth, retry = self._configure(
@@ -257,6 +266,7 @@ class VikingClient(_VikingCore):
             images_per_second,
             max_body_bytes,
             show_progress,
+            max_batch_size,
         )
         self.transport = SyncTransport(
             base_url=url,
@@ -341,6 +351,7 @@ class AsyncVikingClient(_VikingCore):
         images_per_second: float | None = proto.DEFAULT_IMAGES_PER_SECOND,
         max_body_bytes: int = proto.MAX_BODY_BYTES,
         show_progress: bool = False,
+        max_batch_size: int | None = None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         url, auth, retry = self._configure(
@@ -355,6 +366,7 @@ class AsyncVikingClient(_VikingCore):
             images_per_second,
             max_body_bytes,
             show_progress,
+            max_batch_size,
         )
         self.transport = AsyncTransport(
             base_url=url,
