@@ -330,23 +330,24 @@ def build_item(
             item.text if isinstance(item, TextItem) else item, field=field, index=index
         )
         need(TEXT)
-        encoded = len(orjson.dumps(text))
-        return WireItem({"data_type": TEXT, "text": text}, TEXT, estimate_tokens(text), 0, encoded)
+        body = {"data_type": TEXT, "text": text}
+        return WireItem(body, TEXT, estimate_tokens(text), 0, _encoded_size(body))
     if isinstance(item, ImageItem):
         need(IMAGE)
-        wire, size = image_wire(item.image)
-        return WireItem({"data_type": IMAGE, "image": wire}, IMAGE, IMAGE_TOKEN_ESTIMATE, 1, size)
+        wire, _ = image_wire(item.image)
+        body = {"data_type": IMAGE, "image": wire}
+        return WireItem(body, IMAGE, IMAGE_TOKEN_ESTIMATE, 1, _encoded_size(body))
     if isinstance(item, TextImageItem):
         need(TEXT_IMAGE)
         text = check_text(item.text, field=field, index=index)
-        wire, size = image_wire(item.image)
+        wire, _ = image_wire(item.image)
         body = {"data_type": TEXT_IMAGE, "text": text, "image": wire}
         return WireItem(
             body,
             TEXT_IMAGE,
             estimate_tokens(text) + IMAGE_TOKEN_ESTIMATE,
             1,
-            size + len(orjson.dumps(text)),
+            _encoded_size(body),
         )
     if isinstance(item, FullModalItem):
         need(FULL_MODAL)
@@ -370,7 +371,7 @@ def _full_modal(
     ):
         raise InputError("a full-modal sequence needs at least one part", field=field, index=index)
     parts: list[dict[str, Any]] = []
-    tokens, images, size = 0, 0, 0
+    tokens, images = 0, 0
     for j, part in enumerate(item.parts):
         where = f"{field}[{index}].parts"
         if isinstance(part, (str, TextItem)):
@@ -379,11 +380,10 @@ def _full_modal(
             )
             parts.append({"text": text})
             tokens += estimate_tokens(text)
-            size += len(orjson.dumps(text))
         elif isinstance(part, ImageItem):
-            wire, n = image_wire(part.image)
+            wire, _ = image_wire(part.image)
             parts.append({"image": wire})
-            tokens, images, size = tokens + IMAGE_TOKEN_ESTIMATE, images + 1, size + n
+            tokens, images = tokens + IMAGE_TOKEN_ESTIMATE, images + 1
         elif isinstance(part, VideoItem):
             if not request.version.video:
                 raise InputError(
@@ -412,16 +412,21 @@ def _full_modal(
                     )
                 entry["fps"] = float(fps)
             parts.append(entry)
-            tokens, size = tokens + 16 * IMAGE_TOKEN_ESTIMATE, size + len(wire)
+            tokens += 16 * IMAGE_TOKEN_ESTIMATE
         else:
             raise InputError(
                 f"a full-modal part is a str, TextItem, ImageItem or VideoItem, not {type(part).__name__}",
                 field=where,
                 index=j,
             )
-    return WireItem(
-        {"data_type": FULL_MODAL, "full_modal_seq": parts}, FULL_MODAL, tokens, images, size
-    )
+    body = {"data_type": FULL_MODAL, "full_modal_seq": parts}
+    return WireItem(body, FULL_MODAL, tokens, images, _encoded_size(body))
+
+
+def _encoded_size(body: dict[str, Any]) -> int:
+    # The whole data element, not just its text or media: the wrapper keys of 100 short
+    # items add kilobytes a batch plan must count against the body limit.
+    return len(orjson.dumps(body))
 
 
 def build_body(request: ResolvedRequest, items: Sequence[WireItem]) -> dict[str, Any]:
