@@ -26,10 +26,20 @@ __all__ = ["PlannedCall", "arun_calls", "plan_chunks", "run_calls"]
 
 
 def plan_chunks(
-    sizes: Sequence[int], *, max_items: int, max_bytes: int, overhead: int, field: str
+    sizes: Sequence[int],
+    *,
+    max_items: int,
+    max_bytes: int,
+    overhead: int,
+    field: str,
+    indices: Sequence[int] | None = None,
 ) -> list[list[int]]:
     """Group positions ``0..len(sizes)-1`` into consecutive chunks of at most ``max_items``
-    items whose encoded sizes plus ``overhead`` stay within ``max_bytes``."""
+    items whose encoded sizes plus ``overhead`` stay within ``max_bytes``.
+
+    ``indices`` gives the caller's index of each position (for error messages) when the
+    sizes are a subset of the caller's inputs.
+    """
     chunks: list[list[int]] = []
     current: list[int] = []
     used = overhead
@@ -38,7 +48,7 @@ def plan_chunks(
             raise InputError(
                 f"item is {size} bytes once encoded; one request may not exceed the body limit",
                 field=field,
-                index=position,
+                index=indices[position] if indices is not None else position,
                 limit=f"{max_bytes} bytes",
             )
         if current and (len(current) >= max_items or used + size > max_bytes):

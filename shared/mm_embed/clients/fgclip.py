@@ -146,6 +146,7 @@ class _FGClipCore:
                 max_bytes=self.max_body_bytes,
                 overhead=_BODY_OVERHEAD,
                 field="images",
+                indices=group,
             ):
                 members = [group[k] for k in chunk]
                 chunk_boxes = [per_image[i] or [] for i in members] if boxed else None

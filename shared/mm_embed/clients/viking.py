@@ -147,6 +147,7 @@ class _VikingCore:
                     max_bytes=self.max_body_bytes,
                     overhead=_BODY_OVERHEAD,
                     field="inputs",
+                    indices=group,
                 )
             ]
             if group
