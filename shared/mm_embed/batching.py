@@ -33,16 +33,20 @@ def plan_chunks(
     overhead: int,
     field: str,
     indices: Sequence[int] | None = None,
+    weights: Sequence[int] | None = None,
+    max_weight: int | None = None,
 ) -> list[list[int]]:
     """Group positions ``0..len(sizes)-1`` into consecutive chunks of at most ``max_items``
     items whose encoded sizes plus ``overhead`` stay within ``max_bytes``.
 
     ``indices`` gives the caller's index of each position (for error messages) when the
-    sizes are a subset of the caller's inputs.
+    sizes are a subset of the caller's inputs. ``weights`` with ``max_weight`` caps a
+    chunk's total weight too (images per request); a heavier single item goes alone.
     """
     chunks: list[list[int]] = []
     current: list[int] = []
     used = overhead
+    carried = 0
     for position, size in enumerate(sizes):
         if overhead + size > max_bytes:
             raise InputError(
@@ -51,11 +55,17 @@ def plan_chunks(
                 index=indices[position] if indices is not None else position,
                 limit=f"{max_bytes} bytes",
             )
-        if current and (len(current) >= max_items or used + size > max_bytes):
+        weight = weights[position] if weights is not None else 0
+        if current and (
+            len(current) >= max_items
+            or used + size > max_bytes
+            or (max_weight is not None and carried + weight > max_weight)
+        ):
             chunks.append(current)
-            current, used = [], overhead
+            current, used, carried = [], overhead, 0
         current.append(position)
         used += size + 1
+        carried += weight
     if current:
         chunks.append(current)
     return chunks

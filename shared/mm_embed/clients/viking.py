@@ -92,6 +92,7 @@ class _VikingCore:
         self.image_limiter = (
             RateLimiter(images_per_second, images_per_second) if images_per_second else None
         )
+        self._images_per_call = max(1, int(images_per_second)) if images_per_second else None
         retry = RetryPolicy(max_retries=positive_int(max_retries, "max_retries", minimum=0))
         return self.base_url, auth, retry
 
@@ -148,6 +149,10 @@ class _VikingCore:
                     overhead=_BODY_OVERHEAD,
                     field="inputs",
                     indices=group,
+                    # More images in one request than a second's budget could never
+                    # keep to it, however long the limiter waits before sending.
+                    weights=[items[i].images for i in group],
+                    max_weight=self._images_per_call,
                 )
             ]
             if group
