@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import httpx
@@ -89,6 +90,7 @@ class _VikingCore:
         )
         self.tokens_per_minute = tokens_per_minute
         self._token_limiters: dict[str, RateLimiter] = {}
+        self._limiters_lock = threading.Lock()
         self.image_limiter = (
             RateLimiter(images_per_second, images_per_second) if images_per_second else None
         )
@@ -103,9 +105,11 @@ class _VikingCore:
         """The tokens-per-minute budget of ``model`` (the provider counts per model)."""
         if not self.tokens_per_minute:
             return None
-        if model not in self._token_limiters:
-            self._token_limiters[model] = RateLimiter.per_minute(self.tokens_per_minute)
-        return self._token_limiters[model]
+        # Worker threads ask at once on a client's first call: one budget, not one each.
+        with self._limiters_lock:
+            if model not in self._token_limiters:
+                self._token_limiters[model] = RateLimiter.per_minute(self.tokens_per_minute)
+            return self._token_limiters[model]
 
     def _plan(
         self,
