@@ -158,7 +158,9 @@ class MediaFetcher:
             raise MediaError("invalid", f"malformed tos uri {uri}")
         if self._tos_dir is None:
             raise MediaError("unreachable", f"tos object not found: {uri}")
-        path = (self._tos_dir / bucket / key).resolve()
-        if not path.is_relative_to(self._tos_dir) or not path.is_file():
+        root = (self._tos_dir / bucket).resolve()
+        path = (root / key).resolve()
+        # Keys stay inside their bucket's folder: no "..", no symlinks out of it.
+        if root.parent != self._tos_dir or not path.is_relative_to(root) or not path.is_file():
             raise MediaError("unreachable", f"tos object not found: {uri}")
         return path.read_bytes()

@@ -1,0 +1,92 @@
+"""The stand-in encoders: deterministic across processes, normalised, cheap."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mm_embed.emulator import encoders
+from mm_embed.emulator.tokens import count_tokens, tokenize, truncate_tokens
+
+SHARED = str(Path(__file__).resolve().parents[2] / "shared")
+SNIPPET = (
+    "import hashlib, numpy as np\n"
+    "from mm_embed.emulator import encoders as e\n"
+    "v = e.project(np.stack([e.text_features('hello 世界'), e.text_features('red', local=True)]), 'bge-m3', 1024)\n"
+    "print(hashlib.sha256(v.tobytes()).hexdigest(), sorted(e.sparse_vector('hello hello world', 'id').items()))\n"
+)
+
+
+def test_same_vectors_in_another_process() -> None:
+    env = {**os.environ, "PYTHONPATH": SHARED, "PYTHONHASHSEED": "123"}
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", SNIPPET],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=True,
+        ).stdout
+        for _ in range(2)
+    }
+    assert len(outputs) == 1
+    import hashlib
+
+    v = encoders.project(
+        np.stack([encoders.text_features("hello 世界"), encoders.text_features("red", local=True)]),
+        "bge-m3",
+        1024,
+    )
+    local = (
+        hashlib.sha256(v.tobytes()).hexdigest()
+        + " "
+        + str(sorted(encoders.sparse_vector("hello hello world", "id").items()))
+    )
+    assert outputs == {local + "\n"}
+
+
+def test_normalised_and_dimension_prefix() -> None:
+    f = np.stack([encoders.text_features(t) for t in ("a", "b c", "")])
+    for dim in (512, 768, 1024, 2048, 3072, 4096):
+        v = encoders.project(f, "m", dim)
+        assert v.shape == (3, dim) and v.dtype == np.float32
+        assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+
+
+def test_hundred_texts_are_cheap() -> None:
+    encoders.warm_up()
+    texts = [f"document number {i} about retrieval, vectors and 向量检索" for i in range(100)]
+    best = float("inf")
+    for attempt in range(3):
+        batch = [t + f" #{attempt}" for t in texts]  # new strings: no feature cache hits
+        started = time.perf_counter()
+        encoders.project(np.stack([encoders.text_features(t) for t in batch]), "fg-clip", 768)
+        best = min(best, time.perf_counter() - started)
+    assert best < 0.05
+
+
+def test_quantisation_edge_cases() -> None:
+    v = np.array([[0.5, -0.5, 0.25, 0.0], [0.0, 0.0, 0.0, 0.0]], dtype=np.float32)
+    assert encoders.quantize_int8(v).tolist() == [[127, -127, 64, 0], [0, 0, 0, 0]]
+    assert encoders.quantize_uint8(v).tolist() == [[255, 1, 192, 128], [128, 128, 128, 128]]
+
+
+def test_sparse_keys() -> None:
+    ids = encoders.sparse_vector("Hello, hello world!", "id")
+    tokens = encoders.sparse_vector("Hello, hello world!", "token")
+    assert set(tokens) == {"hello", "world"} and tokens["hello"] > tokens["world"]
+    assert len(ids) == 2 and all(k.isdigit() and int(k) >= 4 for k in ids)
+    assert encoders.sparse_vector("!!!", "id") == {}
+
+
+def test_tokenizer() -> None:
+    assert tokenize("Hello, 世界 2024!") == ["Hello", ",", "世", "界", "2024", "!"]
+    assert count_tokens("  ") == 0
+    assert truncate_tokens("a b c d", 2) == "a b"
+    assert truncate_tokens("a b", 5) == "a b"
