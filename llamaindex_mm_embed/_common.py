@@ -1,0 +1,168 @@
+"""Pieces every adapter shares: secrets, lazily built core clients, vector conversion."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+
+from llama_index.core.schema import ImageType
+from pydantic import BaseModel, SecretStr
+
+from mm_embed import EmbeddingResult
+
+__all__ = [
+    "AdapterBase",
+    "ClientSlot",
+    "ImageType",
+    "dense_rows",
+    "env_secret",
+    "sparse_rows",
+]
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+class _AsyncClosable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+S = TypeVar("S", bound=_Closable)
+A = TypeVar("A", bound=_AsyncClosable)
+
+
+class ClientSlot(Generic[S, A]):
+    """Core clients built on first use: one blocking client, one async client per event loop.
+
+    An ``httpx.AsyncClient`` is bound to the loop it first ran on, and LlamaIndex runs
+    some sync APIs through ``asyncio.run`` (a new loop each time), so async clients are
+    kept per loop. A slot pickles and deep-copies as an empty slot: clients hold sockets
+    and credentials, and the copy builds its own on first use.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sync: S | None = None
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, A] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def sync(self, build: Callable[[], S]) -> S:
+        with self._lock:
+            if self._sync is None:
+                self._sync = build()
+            return self._sync
+
+    def for_running_loop(self, build: Callable[[], A]) -> A:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            for old in [old for old in self._async if old.is_closed()]:
+                del self._async[old]
+            client = self._async.get(loop)
+            if client is None:
+                client = self._async[loop] = build()
+            return client
+
+    def close(self) -> None:
+        """Close the blocking client (a later call builds a new one)."""
+        with self._lock:
+            client, self._sync = self._sync, None
+        if client is not None:
+            client.close()
+
+    async def aclose(self) -> None:
+        """Close the async client of the running loop (a later call builds a new one)."""
+        with self._lock:
+            client = self._async.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+
+    def __reduce__(self) -> tuple[type[ClientSlot[S, A]], tuple[()]]:
+        return (type(self), ())
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ClientSlot[S, A]:
+        return type(self)()
+
+
+def env_secret(value: SecretStr | None, variable: str) -> SecretStr | None:
+    """``value`` when set and non-empty, else the environment variable, else ``None``."""
+    if value is not None and value.get_secret_value():
+        return value
+    found = os.environ.get(variable)
+    return SecretStr(found) if found else None
+
+
+class AdapterBase:
+    """Mixin for the adapters' pydantic models: credentials checked at construction,
+    and no secret or client in pickles or copies.
+
+    Construction resolves the secret fields (``_secret_fields``) from the environment
+    and raises :class:`mm_embed.ConfigurationError` when they are missing, then
+    validates the settings (:meth:`_validate_settings`). A pickle leaves the secrets
+    out and its private attributes start afresh: the unpickled copy reads its secrets
+    from the environment again. ``to_dict`` / ``model_dump`` leave them out through
+    ``Field(exclude=True)``.
+    """
+
+    _secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    if not TYPE_CHECKING:  # type checkers keep pydantic's typed __init__
+
+        def __init__(self, **data: Any) -> None:
+            super().__init__(**data)
+            self._load_secrets(strict=True)
+            self._validate_settings()
+
+    def _load_secrets(self, *, strict: bool) -> None:
+        """Fill the secret fields from the environment; ``strict``: raise when missing."""
+        raise NotImplementedError
+
+    def _validate_settings(self) -> None:
+        """Raise a clear error for a setting the provider cannot honour."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        assert isinstance(self, BaseModel)
+        state: dict[str, Any] = BaseModel.__getstate__(self)
+        fields = {k: v for k, v in state["__dict__"].items() if k not in self._secret_fields}
+        return {**state, "__dict__": fields, "__pydantic_private__": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        assert isinstance(self, BaseModel)
+        fields = {**dict.fromkeys(self._secret_fields), **state["__dict__"]}
+        BaseModel.__setstate__(self, {**state, "__dict__": fields})
+        object.__setattr__(self, "__pydantic_private__", _fresh_private(self))
+        self._load_secrets(strict=False)
+
+    def __copy__(self) -> Any:
+        # model_copy(update=...) may change the settings: the copy builds its own clients.
+        assert isinstance(self, BaseModel)
+        copied = BaseModel.__copy__(self)
+        private = copied.__pydantic_private__ or {}
+        for name, value in list(private.items()):
+            if isinstance(value, ClientSlot):
+                private[name] = ClientSlot()
+        return copied
+
+
+def _fresh_private(model: BaseModel) -> dict[str, Any]:
+    return {
+        name: attr.get_default(call_default_factory=True)
+        for name, attr in type(model).__private_attributes__.items()
+    }
+
+
+def dense_rows(result: EmbeddingResult, embedding_type: str | None = None) -> list[list[float]]:
+    """Rows as ``list[float]``, the form LlamaIndex stores (int8/uint8 are cast)."""
+    return result.as_float_lists(embedding_type)
+
+
+def sparse_rows(result: EmbeddingResult) -> list[dict[int, float]]:
+    """Sparse rows as ``{index: weight}`` with the core's stable token -> index mapping."""
+    if result.sparse is None:
+        raise ValueError("the provider returned no sparse vectors")
+    return [vector.to_dict() for vector in result.sparse]

@@ -1,0 +1,193 @@
+"""``VikingEmbedding``: Volcengine VikingDB embedding v2 as a LlamaIndex multimodal embedding."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from llama_index.core.base.embeddings.base import Embedding
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.embeddings import MultiModalEmbedding
+
+from mm_embed import EmbeddingResult, FullModalItem, ImageItem, TextImageItem, VideoItem
+from mm_embed.inputs import ImageSource, TextItem, VikingItem
+from mm_embed.protocol import viking as proto
+
+from ._common import ImageType, dense_rows
+from ._viking_settings import VikingSettings
+from .hybrid import DenseSparsePair
+
+__all__ = ["FullModalPart", "VikingEmbedding"]
+
+#: One element of a full-modal sequence: a text, an image or a video.
+FullModalPart = str | TextItem | ImageItem | VideoItem
+
+
+class VikingEmbedding(VikingSettings, MultiModalEmbedding):
+    """Viking embedding v2 dense vectors for LlamaIndex: texts, queries, images
+    (``doubao-embedding-vision``, ``bge-visualized-m3``), text-image pairs and
+    full-modal sequences (text + image + video, ``doubao-embedding-vision`` 250615).
+
+    Images are a path, an ``http(s)`` URL (``doubao-embedding-vision`` only), a
+    ``data:image/...;base64,`` URI or a ``BytesIO``. Batched calls go to the core
+    client whole; it splits them into wire-sized requests (at most ``embed_batch_size``,
+    capped at the provider's 100), keeps the token and image budgets and retries.
+
+    The model, version and dimension are checked against the provider's catalogue at
+    construction. Credentials never appear in ``repr``, ``to_dict()`` / ``to_json()``
+    or pickles (see :class:`VikingSettings` for where they come from).
+
+    Example::
+
+        embed = VikingEmbedding(model_name="doubao-embedding-vision", model_version="250615")
+        Settings.embed_model = embed
+        vector = embed.get_query_embedding("a red circle")
+        pair = embed.get_text_image_embedding("a red circle", "photo.png")
+    """
+
+    _secret_fields: ClassVar[tuple[str, ...]] = VikingSettings._secret_fields
+
+    model_name: str = Field(
+        default="doubao-embedding-vision", description="The Viking embedding model."
+    )
+    dimension: int | None = Field(
+        default=None,
+        description="A reduced dense dimension the model offers; None: its full dimension.",
+    )
+    embed_batch_size: int = Field(
+        default=proto.MAX_ITEMS,
+        gt=0,
+        le=2048,
+        description="Inputs per wire request (default and cap: the provider's 100).",
+    )
+
+    _pair: DenseSparsePair | None = PrivateAttr(default=None)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "VikingEmbedding"
+
+    def _validate_settings(self) -> None:
+        proto.resolve_request(
+            model=self.model_name,
+            model_version=self.model_version,
+            dimension=self.dimension,
+            return_sparse=False,
+        )
+
+    def _request(self) -> dict[str, Any]:
+        return {
+            "model": self.model_name,
+            "model_version": self.model_version,
+            "dimension": self.dimension,
+        }
+
+    # ------------------------------------------------------------------ any input
+
+    def _embed(self, items: Sequence[VikingItem]) -> list[Embedding]:
+        return dense_rows(self.client.embed(items, **self._request(), return_sparse=False))
+
+    async def _aembed(self, items: Sequence[VikingItem]) -> list[Embedding]:
+        result = await self.async_client.embed(items, **self._request(), return_sparse=False)
+        return dense_rows(result)
+
+    # ------------------------------------------------------------------ texts
+
+    def _texts(self, texts: Sequence[str]) -> list[Embedding]:
+        pair = self._pair
+        if pair is None:
+            return self._embed(texts)
+
+        def both(missing: list[str]) -> EmbeddingResult:
+            return self.client.embed(missing, **pair.request_options(), return_sparse=True)
+
+        return pair.resolve("dense", texts, both)
+
+    async def _atexts(self, texts: Sequence[str]) -> list[Embedding]:
+        pair = self._pair
+        if pair is None:
+            return await self._aembed(texts)
+
+        async def both(missing: list[str]) -> EmbeddingResult:
+            client = self.async_client
+            return await client.embed(missing, **pair.request_options(), return_sparse=True)
+
+        return await pair.aresolve("dense", texts, both)
+
+    def _get_query_embedding(self, query: str) -> Embedding:
+        return self._texts([query])[0]
+
+    async def _aget_query_embedding(self, query: str) -> Embedding:
+        return (await self._atexts([query]))[0]
+
+    def _get_text_embedding(self, text: str) -> Embedding:
+        return self._texts([text])[0]
+
+    async def _aget_text_embedding(self, text: str) -> Embedding:
+        return (await self._atexts([text]))[0]
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return self._texts(texts)
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return await self._atexts(texts)
+
+    # ------------------------------------------------------------------ images
+
+    def _get_image_embedding(self, img_file_path: ImageType) -> Embedding:
+        return self._embed([ImageItem(img_file_path)])[0]
+
+    async def _aget_image_embedding(self, img_file_path: ImageType) -> Embedding:
+        return (await self._aembed([ImageItem(img_file_path)]))[0]
+
+    def _get_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
+        return self._embed([ImageItem(image) for image in img_file_paths])
+
+    async def _aget_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
+        return await self._aembed([ImageItem(image) for image in img_file_paths])
+
+    # ------------------------------------------------------------------ text-image
+
+    def get_text_image_embedding(self, text: str, image: ImageSource) -> Embedding:
+        """One vector for a text and an image encoded jointly (``data_type="text-image"``)."""
+        return self._embed([TextImageItem(text, image)])[0]
+
+    async def aget_text_image_embedding(self, text: str, image: ImageSource) -> Embedding:
+        """Async twin of :meth:`get_text_image_embedding`."""
+        return (await self._aembed([TextImageItem(text, image)]))[0]
+
+    def get_text_image_embeddings(
+        self, pairs: Sequence[tuple[str, ImageSource]]
+    ) -> list[Embedding]:
+        """Batched :meth:`get_text_image_embedding` over ``(text, image)`` pairs."""
+        return self._embed([TextImageItem(text, image) for text, image in pairs])
+
+    async def aget_text_image_embeddings(
+        self, pairs: Sequence[tuple[str, ImageSource]]
+    ) -> list[Embedding]:
+        """Async twin of :meth:`get_text_image_embeddings`."""
+        return await self._aembed([TextImageItem(text, image) for text, image in pairs])
+
+    # ------------------------------------------------------------------ full-modal
+
+    def get_full_modal_embedding(self, parts: Sequence[FullModalPart]) -> Embedding:
+        """One vector for a sequence of texts, :class:`ImageItem` and :class:`VideoItem`
+        (``data_type="full_modal_seq"``; ``doubao-embedding-vision`` 250615)."""
+        return self._embed([FullModalItem(parts)])[0]
+
+    async def aget_full_modal_embedding(self, parts: Sequence[FullModalPart]) -> Embedding:
+        """Async twin of :meth:`get_full_modal_embedding`."""
+        return (await self._aembed([FullModalItem(parts)]))[0]
+
+    def get_full_modal_embeddings(
+        self, sequences: Sequence[Sequence[FullModalPart]]
+    ) -> list[Embedding]:
+        """Batched :meth:`get_full_modal_embedding` (the provider takes one sequence per
+        request; the core sends them concurrently)."""
+        return self._embed([FullModalItem(parts) for parts in sequences])
+
+    async def aget_full_modal_embeddings(
+        self, sequences: Sequence[Sequence[FullModalPart]]
+    ) -> list[Embedding]:
+        """Async twin of :meth:`get_full_modal_embeddings`."""
+        return await self._aembed([FullModalItem(parts) for parts in sequences])
