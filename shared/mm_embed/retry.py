@@ -17,7 +17,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .errors import APIConnectionError, APIStatusError, MMEmbedError, ResponseFormatError
+from .errors import (
+    APIConnectionError,
+    APIStatusError,
+    InternalServerError,
+    MMEmbedError,
+    RateLimitError,
+    ResponseFormatError,
+)
 
 __all__ = ["RetryPolicy", "parse_retry_after"]
 
@@ -68,7 +75,11 @@ class RetryPolicy:
         if isinstance(error, (APIConnectionError, ResponseFormatError)):
             return True
         if isinstance(error, APIStatusError):
-            if error.code in RETRYABLE_CODES:
+            # FG-CLIP may refuse with HTTP 200 and an HTTP-like code in the body: the class
+            # (picked from that code) says what it is, the transport status does not.
+            if error.code in RETRYABLE_CODES or isinstance(
+                error, (RateLimitError, InternalServerError)
+            ):
                 return True
             return error.status_code in RETRYABLE_STATUS or error.status_code >= 500
         return False
