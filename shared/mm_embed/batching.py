@@ -20,7 +20,7 @@ import numpy.typing as npt
 from tqdm.auto import tqdm
 
 from .errors import InputError, MMEmbedError
-from .results import EmbeddingResult, ImageInfo
+from .results import EmbeddingResult, ImageInfo, UsageMeter
 
 __all__ = ["PlannedCall", "arun_calls", "plan_chunks", "run_calls"]
 
@@ -91,8 +91,11 @@ class PlannedCall:
 class _Outcome:
     """Collects per-call results and errors; merges or raises."""
 
-    def __init__(self, calls: Sequence[PlannedCall], n_inputs: int) -> None:
+    def __init__(
+        self, calls: Sequence[PlannedCall], n_inputs: int, meter: UsageMeter | None
+    ) -> None:
         self.calls = calls
+        self.meter = meter
         self.n_inputs = n_inputs
         self.results: dict[int, EmbeddingResult] = {}
         self.errors: dict[int, MMEmbedError] = {}
@@ -102,6 +105,8 @@ class _Outcome:
         result.input_indices = call.rows
         result.box_indices = call.box_rows
         self.results[position] = result
+        if self.meter is not None:
+            self.meter.add(result.usage)
 
     def fail(self, position: int, error: MMEmbedError) -> None:
         error.input_indices = tuple(int(i) for i in self.calls[position].items)
@@ -160,9 +165,10 @@ def run_calls(
     max_concurrency: int = 1,
     show_progress: bool = False,
     desc: str = "embedding",
+    meter: UsageMeter | None = None,
 ) -> EmbeddingResult:
     """Run ``calls`` on up to ``max_concurrency`` threads; results in caller order."""
-    outcome = _Outcome(calls, n_inputs)
+    outcome = _Outcome(calls, n_inputs, meter)
     bar = _progress(n_inputs, show_progress, desc)
     try:
         if max_concurrency <= 1 or len(calls) <= 1:
@@ -224,13 +230,14 @@ async def arun_calls(
     max_concurrency: int = 1,
     show_progress: bool = False,
     desc: str = "embedding",
+    meter: UsageMeter | None = None,
 ) -> EmbeddingResult:
     """Run ``calls`` as up to ``max_concurrency`` concurrent tasks; results in caller order.
 
     Cancelling the awaiting task cancels every call in flight and waits for them, so no
     background task or open request outlives it.
     """
-    outcome = _Outcome(calls, n_inputs)
+    outcome = _Outcome(calls, n_inputs, meter)
     bar = _progress(n_inputs, show_progress, desc)
     queue: Iterator[int] = iter(range(len(calls)))
 

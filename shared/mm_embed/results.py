@@ -8,6 +8,7 @@ provider's token -> weight map and expose a stable integer mapping for vector st
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -21,6 +22,7 @@ __all__ = [
     "ImageInfo",
     "SparseVector",
     "Usage",
+    "UsageMeter",
     "sparse_index",
 ]
 
@@ -110,6 +112,23 @@ class Usage:
             images=self.images + other.images,
             by_model=by_model,
         )
+
+
+class UsageMeter:
+    """A running total of :class:`Usage`, safe to feed from threads and tasks."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._total = Usage()
+
+    def add(self, usage: Usage) -> None:
+        with self._lock:
+            self._total = self._total + usage
+
+    @property
+    def total(self) -> Usage:
+        with self._lock:
+            return self._total
 
 
 @dataclass(frozen=True)

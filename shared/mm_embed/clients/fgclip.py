@@ -20,7 +20,7 @@ from ..errors import ConfigurationError, InputError
 from ..inputs import ImageSource, check_text, prepare_image, validate_boxes
 from ..protocol import fgclip as proto
 from ..protocol._json import dumps
-from ..results import EmbeddingResult
+from ..results import EmbeddingResult, Usage, UsageMeter
 from ..retry import RetryPolicy
 from ..transport import DEFAULT_TIMEOUT, AsyncTransport, Parser, SyncTransport, _TransportCore
 from ._config import env_secret, env_str, positive_int
@@ -58,6 +58,7 @@ class _FGClipCore:
         self.max_concurrency = positive_int(max_concurrency, "max_concurrency")
         self.max_body_bytes = positive_int(max_body_bytes, "max_body_bytes", minimum=1024)
         self.show_progress = show_progress
+        self._meter = UsageMeter()
         # A caller's smaller batch is honoured; a larger one is capped at the wire limit.
         self.max_items = (
             proto.MAX_ITEMS
@@ -72,6 +73,11 @@ class _FGClipCore:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r}, max_concurrency={self.max_concurrency})"
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens and images billed over this client's life (every successful wire call)."""
+        return self._meter.total
 
     # ------------------------------------------------------------------ planning
 
@@ -276,6 +282,7 @@ class FGClipClient(_FGClipCore):
             empty=EmbeddingResult.empty(types),
             max_concurrency=self.max_concurrency,
             show_progress=self.show_progress,
+            meter=self._meter,
             desc="FG-CLIP",
         )
 
@@ -360,6 +367,7 @@ class AsyncFGClipClient(_FGClipCore):
             empty=EmbeddingResult.empty(types),
             max_concurrency=self.max_concurrency,
             show_progress=self.show_progress,
+            meter=self._meter,
             desc="FG-CLIP",
         )
 

@@ -17,7 +17,7 @@ from ..inputs import VikingItem
 from ..protocol import viking as proto
 from ..protocol._json import dumps
 from ..ratelimit import RateLimiter
-from ..results import EmbeddingResult
+from ..results import EmbeddingResult, Usage, UsageMeter
 from ..retry import RetryPolicy
 from ..transport import (
     DEFAULT_TIMEOUT,
@@ -82,6 +82,7 @@ class _VikingCore:
         self.max_concurrency = positive_int(max_concurrency, "max_concurrency")
         self.max_body_bytes = positive_int(max_body_bytes, "max_body_bytes", minimum=4096)
         self.show_progress = show_progress
+        self._meter = UsageMeter()
         # A caller's smaller batch is honoured; a larger one is capped at the wire limit.
         self.max_items = (
             proto.MAX_ITEMS
@@ -100,6 +101,11 @@ class _VikingCore:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r}, region={self.region!r}, max_concurrency={self.max_concurrency})"
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens and images billed over this client's life (every successful wire call)."""
+        return self._meter.total
 
     def token_limiter(self, model: str) -> RateLimiter | None:
         """The tokens-per-minute budget of ``model`` (the provider counts per model)."""
@@ -319,6 +325,7 @@ class VikingClient(_VikingCore):
             empty=_empty(request),
             max_concurrency=self.max_concurrency,
             show_progress=self.show_progress,
+            meter=self._meter,
             desc=model,
         )
 
@@ -426,6 +433,7 @@ class AsyncVikingClient(_VikingCore):
             empty=_empty(request),
             max_concurrency=self.max_concurrency,
             show_progress=self.show_progress,
+            meter=self._meter,
             desc=model,
         )
 

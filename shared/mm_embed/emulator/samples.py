@@ -12,7 +12,7 @@ from functools import cache
 
 from PIL import Image, ImageDraw
 
-__all__ = ["SAMPLES", "Sample", "sample_png"]
+__all__ = ["SAMPLES", "Sample", "render_png", "sample_png"]
 
 _RGB = {
     "red": (220, 30, 30),
@@ -21,6 +21,8 @@ _RGB = {
     "yellow": (240, 220, 30),
     "purple": (130, 40, 170),
     "orange": (245, 140, 20),
+    "pink": (245, 150, 190),
+    "cyan": (30, 200, 210),
 }
 _SIZE = (256, 256)
 
@@ -70,9 +72,14 @@ def _draw(sample: Sample) -> Image.Image:
     return image
 
 
+def render_png(sample: Sample) -> bytes:
+    """PNG bytes of any :class:`Sample` (colours from this module's palette)."""
+    buffer = io.BytesIO()
+    _draw(sample).save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()
+
+
 @cache
 def sample_png(name: str) -> bytes:
     """PNG bytes of sample ``name`` (``KeyError`` when there is none)."""
-    buffer = io.BytesIO()
-    _draw(SAMPLES[name]).save(buffer, format="PNG", optimize=False)
-    return buffer.getvalue()
+    return render_png(SAMPLES[name])
