@@ -181,6 +181,13 @@ def parse_response(
                 status_code=status_code,
                 request_id=request_id,
             )
+        if name == "float" and not np.isfinite(matrix).all():
+            # JSON has no NaN: a non-finite value can only be a null inside a vector.
+            raise ResponseFormatError(
+                f"embeddings.{name} holds null or non-finite values",
+                status_code=status_code,
+                request_id=request_id,
+            )
         if name != "float":
             info = np.iinfo(DTYPES[name])
             if matrix.size and (matrix.min() < info.min or matrix.max() > info.max):

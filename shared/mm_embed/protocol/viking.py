@@ -514,6 +514,13 @@ def parse_response(
                 status_code=status_code,
                 request_id=request_id,
             )
+        if not np.isfinite(matrix).all():
+            # JSON has no NaN: a non-finite value can only be a null inside a vector.
+            raise ResponseFormatError(
+                "sentence_dense_embedding holds null or non-finite values",
+                status_code=status_code,
+                request_id=request_id,
+            )
         dense["float"] = matrix
     sparse: list[SparseVector] | None = None
     if return_sparse:
