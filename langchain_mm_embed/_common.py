@@ -1,0 +1,121 @@
+"""What every adapter shares: settings read from the environment, lazily built core
+clients, and pickling that never carries a secret."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from mm_embed.errors import ConfigurationError
+
+__all__ = ["AdapterBase", "ClientSlot", "env_secret_factory", "env_str_factory", "read_env"]
+
+S = TypeVar("S")
+A = TypeVar("A")
+
+
+def read_env(variable: str) -> str | None:
+    """The variable's value; empty counts as unset (as in the core)."""
+    return os.environ.get(variable) or None
+
+
+def env_str_factory(variable: str) -> Callable[[], str | None]:
+    """A ``default_factory`` reading ``variable`` when the object is built."""
+
+    def factory() -> str | None:
+        return read_env(variable)
+
+    return factory
+
+
+def env_secret_factory(
+    variable: str, *, missing: str | None = None
+) -> Callable[[], SecretStr | None]:
+    """A ``default_factory`` reading a secret from ``variable``; with ``missing`` set, an
+    unset variable raises :class:`ConfigurationError` with that message."""
+
+    def factory() -> SecretStr | None:
+        value = read_env(variable)
+        if value is None and missing is not None:
+            raise ConfigurationError(missing)
+        return SecretStr(value) if value is not None else None
+
+    return factory
+
+
+class ClientSlot(Generic[S, A]):
+    """A lazily built sync client and one async client per event loop.
+
+    An ``httpx.AsyncClient`` keeps connections bound to the loop that opened them, so a
+    second ``asyncio.run`` gets its own client instead of a pool tied to a closed loop.
+    Pickles as an empty slot: clients (and the secrets inside them) are rebuilt on use.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sync: S | None = None
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, A] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def sync(self, build: Callable[[], S]) -> S:
+        with self._lock:
+            if self._sync is None:
+                self._sync = build()
+            return self._sync
+
+    def async_(self, build: Callable[[], A]) -> A:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            client = self._async.get(loop)
+            if client is None:
+                client = self._async[loop] = build()
+            return client
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Not empty: pickle skips __setstate__ for a falsy state.
+        return {"rebuild": True}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        ClientSlot.__init__(self)
+
+
+class AdapterBase(BaseModel):
+    """Pydantic base of the adapters: strict settings, inputs hidden from validation
+    errors, secrets dropped from pickles.
+
+    ``_secret_env`` maps each secret field to its environment variable. A pickle holds no
+    secret: unpickling reads each secret again from its variable (left unset when the
+    variable is absent, and the first call then says which variable to set).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        protected_namespaces=(),
+        # A validation error must not echo the constructor's input: it holds the secrets.
+        hide_input_in_errors=True,
+    )
+
+    _secret_env: ClassVar[dict[str, str]] = {}
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        fields = dict(state["__dict__"])
+        for name in self._secret_env:
+            fields[name] = None
+        state["__dict__"] = fields
+        return state
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__(state)
+        for name, variable in self._secret_env.items():
+            if getattr(self, name) is None:
+                value = read_env(variable)
+                self.__dict__[name] = SecretStr(value) if value is not None else None
