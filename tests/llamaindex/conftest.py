@@ -70,10 +70,14 @@ def solid_png(colour: str, size: tuple[int, int] = (64, 64)) -> bytes:
 
 @pytest.fixture
 def images(tmp_path: Path) -> dict[str, Path]:
-    """One solid-colour PNG file per colour in :data:`COLOURS`."""
+    """One solid-colour PNG file per colour in :data:`COLOURS`, in ``tmp_path / "tiles"``.
+
+    File names do not name the colour, so no metadata can help a retrieval test."""
+    folder = tmp_path / "tiles"
+    folder.mkdir()
     paths = {}
-    for colour in COLOURS:
-        path = tmp_path / f"{colour}.png"
+    for i, colour in enumerate(COLOURS):
+        path = folder / f"tile{i}.png"
         path.write_bytes(solid_png(colour))
         paths[colour] = path
     return paths

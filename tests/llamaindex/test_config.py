@@ -62,7 +62,9 @@ def test_class_names_and_wire_sized_batches() -> None:
 
 
 @pytest.mark.parametrize("model", all_models(), ids=lambda m: m.class_name())
-def test_secrets_never_leave(model: FGClipEmbedding | VikingEmbedding | VikingSparseEmbedding) -> None:
+def test_secrets_never_leave(
+    model: FGClipEmbedding | VikingEmbedding | VikingSparseEmbedding,
+) -> None:
     texts = [repr(model), str(model), json.dumps(model.model_dump()), model.model_dump_json()]
     texts.append(json.dumps(model.to_payload()))
     if not isinstance(model, VikingSparseEmbedding):
@@ -99,10 +101,15 @@ def test_copies_keep_settings_and_build_their_own_clients() -> None:
     model = FGClipEmbedding(api_key=FG_KEY, base_url="http://127.0.0.1:9")
     client = model.client
     assert model.client is client  # built once
-    for other in (model.model_copy(update={"base_url": "http://127.0.0.1:10"}), copy.deepcopy(model)):
+    for other in (
+        model.model_copy(update={"base_url": "http://127.0.0.1:10"}),
+        copy.deepcopy(model),
+    ):
         assert other.api_key is not None and other.api_key.get_secret_value() == FG_KEY
         assert other.client is not client
-    assert model.model_copy(update={"base_url": "http://127.0.0.1:10"}).client.base_url.endswith(":10")
+    assert model.model_copy(update={"base_url": "http://127.0.0.1:10"}).client.base_url.endswith(
+        ":10"
+    )
     model.close()
     assert model.client is not client  # closing drops the client; the next call builds anew
 

@@ -83,7 +83,11 @@ def test_a_half_serves_only_the_same_request(dense: VikingEmbedding) -> None:
     dense.model_version = "other"  # the request changed: the stored half does not apply
     pair.resolve("sparse", ["a"], provider)
     assert len(provider.calls) == 2
-    assert pair.request_options() == {"model": "bge-m3", "model_version": "other", "dimension": None}
+    assert pair.request_options() == {
+        "model": "bge-m3",
+        "model_version": "other",
+        "dimension": None,
+    }
 
 
 def test_settings_are_checked(dense: VikingEmbedding) -> None:
