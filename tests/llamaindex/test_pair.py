@@ -95,3 +95,20 @@ def test_settings_are_checked(dense: VikingEmbedding) -> None:
         DenseSparsePair(dense, ttl_seconds=0)
     with pytest.raises(ValueError, match="max_entries"):
         DenseSparsePair(dense, max_entries=0)
+
+
+def test_pickles_and_copies_of_paired_models(dense: VikingEmbedding) -> None:
+    import copy
+    import pickle
+
+    from llamaindex_mm_embed import VikingSparseEmbedding, viking_hybrid_fns
+
+    sparse = VikingSparseEmbedding(token="t", model_name="bge-m3")
+    viking_hybrid_fns(dense, sparse)
+    assert dense._pair is not None and dense._pair is sparse._pair
+    assert pickle.loads(pickle.dumps(dense))._pair is None  # a pickle is unpaired
+    assert pickle.loads(pickle.dumps(sparse))._pair is None
+    assert copy.deepcopy(dense)._pair is dense._pair  # a copy shares the store
+    again = VikingSparseEmbedding(token="t", model_name="bge-m3")
+    viking_hybrid_fns(dense, again)
+    assert again._pair is dense._pair  # pairing again reuses the store
