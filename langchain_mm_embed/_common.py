@@ -115,7 +115,10 @@ class AdapterBase(BaseModel):
 
     def __setstate__(self, state: dict[Any, Any]) -> None:
         super().__setstate__(state)
+        self._reload_secrets()
+
+    def _reload_secrets(self) -> None:
+        """Read every secret field again from its environment variable."""
         for name, variable in self._secret_env.items():
-            if getattr(self, name) is None:
-                value = read_env(variable)
-                self.__dict__[name] = SecretStr(value) if value is not None else None
+            value = read_env(variable)
+            self.__dict__[name] = SecretStr(value) if value is not None else None

@@ -96,7 +96,10 @@ class VikingSparseEmbeddings(VikingSettings, SparseEmbeddings):
         a cache that holds both vectors of each text for ``cache_ttl`` seconds (at most
         ``cache_size`` texts), so each text costs one request for both vectors.
 
-        Raises ``ConfigurationError`` when ``dense.model`` has no sparse vectors.
+        From then on ``dense`` asks for both vectors of the texts it embeds (images and
+        other inputs are unaffected). Calling this again for the same ``dense`` reuses
+        the pairing. Raises ``ConfigurationError`` when ``dense.model`` has no sparse
+        vectors.
         """
         spec = proto.get_model(dense.model)
         if not spec.sparse:

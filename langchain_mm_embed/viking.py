@@ -51,12 +51,20 @@ def credentials_problem(
     )
 
 
+def _env_token(access_key: SecretStr | None, secret_key: SecretStr | None) -> SecretStr | None:
+    """``VIKING_TOKEN``, used (as in the core) only when there is no AK/SK pair."""
+    if credentials_problem(access_key, secret_key, None) is None:
+        return None
+    value = read_env("VIKING_TOKEN")
+    return SecretStr(value) if value is not None else None
+
+
 def _token_default(data: dict[str, Any]) -> SecretStr | None:
     # The last credential field: all three are known here, so a missing set fails now,
     # with one error naming the variables (not at the first request).
-    value = read_env("VIKING_TOKEN")
-    token = SecretStr(value) if value is not None else None
-    problem = credentials_problem(data.get("volc_accesskey"), data.get("volc_secretkey"), token)
+    access_key, secret_key = data.get("volc_accesskey"), data.get("volc_secretkey")
+    token = _env_token(access_key, secret_key)
+    problem = credentials_problem(access_key, secret_key, token)
     if problem is not None:
         raise ConfigurationError(problem)
     return token
@@ -98,7 +106,7 @@ class VikingSettings(AdapterBase):
     viking_token: SecretStr | None = Field(
         alias="token",
         default_factory=_token_default,
-        description="A pre-issued token instead of AK/SK; read from VIKING_TOKEN.",
+        description="A pre-issued token; read from VIKING_TOKEN when no AK/SK pair is set.",
     )
     base_url: str | None = Field(
         default_factory=env_str_factory("VIKING_BASE_URL"),
@@ -143,6 +151,12 @@ class VikingSettings(AdapterBase):
             raise ConfigurationError(problem)
         self._check_model()
         return self
+
+    def _reload_secrets(self) -> None:
+        explicit_token = "viking_token" in self.model_fields_set
+        super()._reload_secrets()
+        if not explicit_token:
+            self.__dict__["viking_token"] = _env_token(self.volc_accesskey, self.volc_secretkey)
 
     def _check_model(self) -> None:
         """Validate the model settings against the catalogue (raises ``InputError``)."""

@@ -225,3 +225,31 @@ def test_typed_constructor_lists_every_setting(cls: type[BaseModel]) -> None:
     stub_names = [arg.arg for arg in stubs[0].args.kwonlyargs]
     field_names = [field.alias or name for name, field in cls.model_fields.items()]
     assert sorted(stub_names) == sorted(field_names)
+
+
+def test_viking_auth_precedence_matches_the_core(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An explicit token wins; otherwise an AK/SK pair beats VIKING_TOKEN (also after a
+    pickle round trip, which reads the variables again)."""
+    monkeypatch.setenv("VIKING_BASE_URL", emulator.url)
+    monkeypatch.setenv("VOLC_ACCESSKEY", emulator.access_key)
+    monkeypatch.setenv("VOLC_SECRETKEY", emulator.secret_key)
+    monkeypatch.setenv("VIKING_TOKEN", "not-the-right-token")
+    signed = VikingEmbeddings(model="bge-m3")
+    assert signed.viking_token is None
+    explicit = VikingEmbeddings(model="bge-m3", token=emulator.token)
+    for emb, auth in [
+        (signed, "hmac"),
+        (pickle.loads(pickle.dumps(signed)), "hmac"),
+        (explicit, "token"),
+    ]:
+        emb.embed_query("who signs?")
+        assert emulator.log[-1].auth == auth
+    # Without the pair, the variable's token is the credential.
+    monkeypatch.delenv("VOLC_SECRETKEY")
+    monkeypatch.setenv("VIKING_TOKEN", emulator.token)
+    by_token = VikingEmbeddings(model="bge-m3")
+    assert by_token.viking_token is not None
+    by_token.embed_query("who signs?")
+    assert emulator.log[-1].auth == "token"

@@ -243,16 +243,21 @@ async def test_paired_async_asks_once(
     assert requests_on("viking") == 2
 
 
-def test_pairing_shares_one_client(pair: tuple[VikingEmbeddings, VikingSparseEmbeddings]) -> None:
+def test_pairing_shares_one_client(
+    pair: tuple[VikingEmbeddings, VikingSparseEmbeddings], requests_on: Callable[[str], int]
+) -> None:
     dense, sparse = pair
     assert dense.client is sparse.client
+    again = VikingSparseEmbeddings.from_dense(dense)
+    assert again.client is dense.client
+    dense.embed_documents(["pair once"])
+    assert again.embed_weights(["pair once"]) == sparse.embed_weights(["pair once"])
 
     async def both() -> bool:
         return dense.async_client is sparse.async_client
 
     assert asyncio.run(both())
-    # Other modalities of the dense object do not touch the cache.
-    assert len(dense.embed_documents(["x"])) == 1
+    assert requests_on("viking") == 1
 
 
 def test_unpaired_objects_ask_twice(
