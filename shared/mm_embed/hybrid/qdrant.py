@@ -1,0 +1,287 @@
+"""Qdrant wiring: one collection with a named dense and a named sparse vector.
+
+The same code runs on ``QdrantClient(":memory:")``, ``QdrantClient(path=...)`` (local
+mode, in-process) and ``QdrantClient(url=...)`` (a server or cluster): only the client
+you pass differs.
+
+Server-side fusion (``client_side=False``):
+
+* ``"rrf"`` becomes ``RrfQuery(Rrf(k=k + 1, weights=...))``. Qdrant scores a document
+  ``1 / (k_q + position)`` with positions from 0, so ``k_q = k + 1`` gives exactly
+  :func:`~mm_embed.hybrid.fusion.fuse`'s ``1 / (k + rank)`` (Qdrant's own default,
+  ``k_q = 2``, is far steeper than the usual 60). Qdrant's *weighted* RRF is
+  ``1 / (rank / w + k_q - 1)``, not ``w / (k + rank)``: weighted rankings can differ
+  from client-side ones, which is why weights are only sent when you ask for them.
+* ``"dbsf"`` becomes ``FusionQuery(Fusion.DBSF)``; Qdrant's DBSF takes no weights, and
+  (in qdrant-client's local mode, 1.20) does not clip scores beyond mean +/- 3 std, so
+  a far outlier scores above what :func:`fuse` gives it.
+* ``"relative_score"`` has no Qdrant equivalent: use ``client_side=True``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import InputError
+from ..results import SparseVector
+from .encoders import FGClipEncoder, TextEncoder, VikingHybridEncoder
+from .store import Hit, HybridStore, Kind, Record, _hit, doc_uuid
+
+try:
+    from qdrant_client import QdrantClient, models
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "mm_embed.hybrid.qdrant needs qdrant-client: pip install 'mm-embed[qdrant]'"
+    ) from exc
+
+__all__ = ["QdrantHybrid"]
+
+Distance = Literal["cosine", "dot", "euclid"]
+_DISTANCES = {
+    "cosine": models.Distance.COSINE,
+    "dot": models.Distance.DOT,
+    "euclid": models.Distance.EUCLID,
+}
+
+
+class QdrantHybrid(HybridStore):
+    """A hybrid dense + sparse collection in Qdrant.
+
+    Args:
+        client: a ``QdrantClient`` (memory, local path or server URL).
+        collection_name: the collection to use (created on the first add when missing).
+        encoder: :class:`VikingHybridEncoder` (dense + sparse) or :class:`FGClipEncoder`
+            (dense texts, images and boxes).
+        dense_name / sparse_name: the named vectors (``langchain_qdrant`` reads them too).
+        distance: the dense distance; both providers' vectors are compared by cosine.
+        batch_size: texts embedded (one provider call) and upserted per step.
+    """
+
+    def __init__(
+        self,
+        client: QdrantClient,
+        collection_name: str,
+        encoder: TextEncoder,
+        *,
+        dense_name: str = "dense",
+        sparse_name: str = "sparse",
+        distance: Distance = "cosine",
+        batch_size: int = 64,
+    ) -> None:
+        if distance not in _DISTANCES:
+            raise InputError(
+                f"unknown distance {distance!r}", field="distance", limit=", ".join(_DISTANCES)
+            )
+        if not collection_name:
+            raise InputError("collection_name must be a non-empty str", field="collection_name")
+        self._init_common(encoder, batch_size)
+        self.client = client
+        self.collection_name = collection_name
+        self.dense_name = dense_name
+        self.sparse_name = sparse_name
+        self.distance = distance
+
+    def __repr__(self) -> str:
+        return (
+            f"QdrantHybrid(collection_name={self.collection_name!r}, encoder={self.encoder!r}, "
+            f"dense_name={self.dense_name!r}, sparse_name={self.sparse_name!r})"
+        )
+
+    @classmethod
+    def from_viking(
+        cls,
+        client: QdrantClient,
+        collection_name: str,
+        viking: Any,
+        model: str = "bge-m3",
+        *,
+        model_version: str | None = None,
+        dimension: int | None = None,
+        **kwargs: Any,
+    ) -> QdrantHybrid:
+        """A store over a :class:`~mm_embed.VikingClient` model (dense + sparse)."""
+        encoder = VikingHybridEncoder(
+            viking, model, model_version=model_version, dimension=dimension
+        )
+        return cls(client, collection_name, encoder, **kwargs)
+
+    @classmethod
+    def from_fgclip(
+        cls, client: QdrantClient, collection_name: str, fgclip: Any, **kwargs: Any
+    ) -> QdrantHybrid:
+        """A store over an :class:`~mm_embed.FGClipClient` (texts, images, boxes)."""
+        return cls(client, collection_name, FGClipEncoder(fgclip), **kwargs)
+
+    # ------------------------------------------------------------------ collection
+
+    def create_collection(self, dimension: int | None = None, *, recreate: bool = False) -> None:
+        """Create the collection: ``dense_name`` sized for the model, ``sparse_name`` when
+        the encoder has sparse vectors, and a keyword index on ``kind``.
+
+        ``dimension`` defaults to the encoder's (FG-CLIP's is only known after the first
+        embedding: let :meth:`add_texts` / :meth:`add_images` create it).
+        """
+        size = dimension or self._dimension
+        if size is None:
+            raise InputError(
+                "the dense dimension is not known yet: pass dimension= or add data first",
+                field="dimension",
+            )
+        if self._exists():
+            if not recreate:
+                self._check_existing(size)
+                self._dimension = size
+                return
+            self.client.delete_collection(self.collection_name)
+        sparse = (
+            {self.sparse_name: models.SparseVectorParams(index=models.SparseIndexParams())}
+            if self.has_sparse
+            else None
+        )
+        self.client.create_collection(
+            self.collection_name,
+            vectors_config={
+                self.dense_name: models.VectorParams(size=size, distance=_DISTANCES[self.distance])
+            },
+            sparse_vectors_config=sparse,
+        )
+        with warnings.catch_warnings():
+            # Local mode warns that payload indexes do nothing there; servers need them.
+            warnings.filterwarnings("ignore", message="Payload indexes have no effect")
+            self.client.create_payload_index(
+                self.collection_name, "kind", field_schema=models.PayloadSchemaType.KEYWORD
+            )
+        self._dimension = size
+
+    def _check_existing(self, size: int) -> None:
+        params = self.client.get_collection(self.collection_name).config.params
+        vectors = params.vectors if isinstance(params.vectors, dict) else {}
+        dense = vectors.get(self.dense_name)
+        if dense is None or dense.size != size:
+            found = "missing" if dense is None else f"{dense.size}-d"
+            raise InputError(
+                f"collection {self.collection_name!r} has dense vector {self.dense_name!r} "
+                f"{found}, the model needs {size}-d",
+                field="collection_name",
+            )
+        if self.has_sparse and self.sparse_name not in (params.sparse_vectors or {}):
+            raise InputError(
+                f"collection {self.collection_name!r} has no sparse vector {self.sparse_name!r}",
+                field="collection_name",
+            )
+
+    def _exists(self) -> bool:
+        return bool(self.client.collection_exists(self.collection_name))
+
+    def count(self) -> int:
+        """How many points the collection holds (texts, images and boxes)."""
+        if not self._exists():
+            return 0
+        return int(self.client.count(self.collection_name, exact=True).count)
+
+    # ------------------------------------------------------------------ storage
+
+    def _upsert(self, records: list[Record]) -> None:
+        points = []
+        for r in records:
+            vector: dict[str, Any] = {self.dense_name: r.dense.astype(float).tolist()}
+            if r.sparse is not None:
+                vector[self.sparse_name] = _sparse(r.sparse)
+            points.append(models.PointStruct(id=doc_uuid(r.id), vector=vector, payload=r.payload))
+        if points:
+            self.client.upsert(self.collection_name, points=points, wait=True)
+
+    def _hits(self, points: Sequence[Any]) -> list[Hit]:
+        return [_hit(str(p.payload["doc_id"]), p.score, p.payload) for p in points]
+
+    def _kind_filter(self, kind: Kind) -> models.Filter:
+        return models.Filter(
+            must=[models.FieldCondition(key="kind", match=models.MatchValue(value=kind))]
+        )
+
+    def _search_dense(self, vector: npt.NDArray[np.float32], limit: int, kind: Kind) -> list[Hit]:
+        response = self.client.query_points(
+            self.collection_name,
+            query=vector.astype(float).tolist(),
+            using=self.dense_name,
+            query_filter=self._kind_filter(kind),
+            limit=limit,
+            with_payload=True,
+        )
+        return self._hits(response.points)
+
+    def _search_sparse(self, vector: SparseVector, limit: int) -> list[Hit]:
+        if not len(vector):
+            return []
+        response = self.client.query_points(
+            self.collection_name,
+            query=_sparse(vector),
+            using=self.sparse_name,
+            limit=limit,
+            with_payload=True,
+        )
+        return self._hits(response.points)
+
+    def _check_server_fusion(self, fusion: str, weights: Sequence[float] | None) -> None:
+        if fusion == "relative_score":
+            raise InputError(
+                "Qdrant has no relative-score fusion: pass client_side=True",
+                field="fusion",
+                limit="rrf, dbsf",
+            )
+        if fusion == "dbsf" and weights is not None:
+            raise InputError(
+                "Qdrant's DBSF takes no weights: drop weights or pass client_side=True",
+                field="weights",
+            )
+
+    def _search_fused(
+        self,
+        dense: npt.NDArray[np.float32],
+        sparse: SparseVector,
+        top_k: int,
+        candidates: int,
+        fusion: str,
+        k: float,
+        weights: Sequence[float] | None,
+    ) -> list[Hit]:
+        prefetch = [
+            models.Prefetch(
+                query=dense.astype(float).tolist(),
+                using=self.dense_name,
+                filter=self._kind_filter("text"),
+                limit=candidates,
+            )
+        ]
+        if len(sparse):
+            prefetch.append(
+                models.Prefetch(query=_sparse(sparse), using=self.sparse_name, limit=candidates)
+            )
+        query: Any
+        if fusion == "rrf":
+            # Qdrant counts positions from 0: its k + position equals our k + rank - 1.
+            rrf_weights = None if weights is None else [float(w) for w in weights][: len(prefetch)]
+            query = models.RrfQuery(rrf=models.Rrf(k=_qdrant_k(k), weights=rrf_weights))
+        else:
+            query = models.FusionQuery(fusion=models.Fusion.DBSF)
+        response = self.client.query_points(
+            self.collection_name, prefetch=prefetch, query=query, limit=top_k, with_payload=True
+        )
+        return self._hits(response.points)
+
+
+def _qdrant_k(k: float) -> int:
+    if k != int(k):
+        raise InputError(
+            "Qdrant's RRF takes an integer k: pass an integer or client_side=True", field="k"
+        )
+    return int(k) + 1
+
+
+def _sparse(vector: SparseVector) -> models.SparseVector:
+    return models.SparseVector(indices=list(vector.indices), values=list(vector.values))

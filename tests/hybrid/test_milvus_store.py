@@ -1,0 +1,123 @@
+"""MilvusHybrid on milvus-lite (the Milvus engine in-process, a db file in tmp_path).
+
+Kept to a few tests on one module-scoped collection: each collection costs about a
+second to create and index.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymilvus import MilvusClient
+
+from mm_embed import VikingClient
+from mm_embed.errors import InputError
+from mm_embed.hybrid import MilvusHybrid, fuse
+from mm_embed.samples import load_corpus, load_queries
+
+CORPUS = load_corpus()
+QUERIES = load_queries()
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, VikingClient, Path]]:
+    from mm_embed.emulator import Emulator
+
+    path = tmp_path_factory.mktemp("milvus") / "hybrid.db"
+    with (
+        Emulator() as emu,
+        VikingClient(
+            access_key=emu.access_key, secret_key=emu.secret_key, base_url=emu.url
+        ) as viking,
+    ):
+        yield emu, viking, path
+
+
+@pytest.fixture(scope="module")
+def store(setup: tuple[Any, VikingClient, Path]) -> Iterator[MilvusHybrid]:
+    emu, viking, path = setup
+    client = MilvusClient(str(path))
+    s = MilvusHybrid.from_viking(client, "samples", viking, batch_size=32)
+    emu.clear_log()
+    s.add_texts(
+        [d.text for d in CORPUS],
+        ids=[d.id for d in CORPUS],
+        metadatas=[{"topic": d.topic} for d in CORPUS],
+    )
+    yield s
+    client.close()
+
+
+def test_round_trip_one_request_per_text(
+    store: MilvusHybrid, setup: tuple[Any, VikingClient, Path]
+) -> None:
+    emu, _, _ = setup
+    log = [r for r in emu.log if r.embedded]
+    assert [r.items for r in log] == [32, 20]  # 52 texts, batches of 32, both kinds at once
+    assert max(Counter(h for r in log for h in r.item_hashes).values()) == 1
+    assert store.count() == 52
+    emu.clear_log()
+    hits = store.search("kubectl rollout undo", top_k=3)
+    assert [r.items for r in emu.log if r.embedded] == [1]
+    assert hits[0].id == "k8s-01" and hits[0].text == CORPUS[16].text
+    assert hits[0].metadata == {"topic": "kubernetes"}
+    sparse = store.search("kubectl rollout undo", top_k=3, mode="sparse")
+    dense = store.search("kubectl rollout undo", top_k=3, mode="dense")
+    assert sparse[0].id == dense[0].id == "k8s-01"
+    assert -1.0 <= dense[0].score <= 1.0  # cosine
+
+
+def test_server_rrf_equals_fuse(store: MilvusHybrid) -> None:
+    """Milvus's RRFRanker is 1 / (k + rank) from rank 1, like fuse(); the reference keeps
+    Milvus's own order of equal scores (score = -position)."""
+    for query in QUERIES:
+        server = store.search(query.text, top_k=10)
+        lists = [store.search(query.text, top_k=40, mode=m) for m in ("dense", "sparse")]
+        ref = dict(fuse([[(h.id, -i) for i, h in enumerate(hits)] for hits in lists], k=60))
+        assert {h.id: h.score for h in server} == pytest.approx(
+            {h.id: ref[h.id] for h in server}, rel=1e-5
+        ), query.id
+        top = sorted(ref.values(), reverse=True)[:10]
+        assert sorted((h.score for h in server), reverse=True) == pytest.approx(top, rel=1e-5)
+
+
+def test_weighted_ranker_and_client_side(store: MilvusHybrid) -> None:
+    query = "autoscaling pods on CPU usage"
+    sparse = store.search(query, top_k=2, mode="sparse")
+    dense = store.search(query, top_k=2, mode="dense")
+    assert sparse[0].id != dense[0].id
+    assert store.search(query, top_k=1, fusion="weighted", weights=[0.0, 1.0])[0].id == sparse[0].id
+    assert store.search(query, top_k=1, fusion="weighted", weights=[1.0, 0.0])[0].id == dense[0].id
+    for method in ("rrf", "relative_score", "dbsf"):
+        top = store.search(query, top_k=1, fusion=method, weights=[0.0, 1.0], client_side=True)  # type: ignore[arg-type]
+        assert top[0].id == sparse[0].id
+    for kwargs, fragment in (
+        ({"fusion": "dbsf"}, "no 'dbsf' ranker"),
+        ({"weights": [1.0, 2.0]}, "RRFRanker takes no weights"),
+        ({"fusion": "weighted", "client_side": True}, "database's own fusion"),
+    ):
+        with pytest.raises(InputError, match=fragment):
+            store.search(query, **kwargs)  # type: ignore[arg-type]
+
+
+def test_reopen_from_disk(setup: tuple[Any, VikingClient, Path], tmp_path: Path) -> None:
+    _, viking, _ = setup
+    path = str(tmp_path / "reopen.db")
+    client = MilvusClient(path)
+    MilvusHybrid.from_viking(client, "docs", viking).add_texts(
+        [d.text for d in CORPUS[16:25]], ids=[d.id for d in CORPUS[16:25]]
+    )
+    client.close()
+    client = MilvusClient(path)
+    try:
+        reopened = MilvusHybrid.from_viking(client, "docs", viking)
+        assert reopened.count() == 9  # loaded again after reopening
+        assert reopened.search("OOMKilled memory limit", top_k=1)[0].id == "k8s-08"
+        with pytest.raises(InputError, match="too long for Milvus"):
+            reopened.add_texts(["x"], ids=["i" * 600])
+    finally:
+        client.close()
