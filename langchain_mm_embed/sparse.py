@@ -14,7 +14,8 @@ from mm_embed.errors import ConfigurationError, ResponseFormatError
 from mm_embed.protocol import viking as proto
 
 from ._pair import PairCache, PairedRequest
-from .viking import VikingEmbeddings, VikingSettings
+from ._viking_base import VikingSettings
+from .viking import VikingEmbeddings
 
 try:  # the ``qdrant`` extra; without it the same interface comes from a local stand-in
     from langchain_qdrant import SparseEmbeddings, SparseVector
