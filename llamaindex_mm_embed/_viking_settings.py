@@ -24,7 +24,7 @@ class VikingSettings(AdapterBase, BaseModel):
     serialised, shown in ``repr`` or pickled.
     """
 
-    model_config = ConfigDict(protected_namespaces=())
+    model_config = ConfigDict(protected_namespaces=(), extra="forbid")
 
     _secret_fields: ClassVar[tuple[str, ...]] = ("access_key", "secret_key", "token")
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 from llama_index.core.base.embeddings.base import Embedding
-from llama_index.core.bridge.pydantic import Field, PrivateAttr, SecretStr
+from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 from llama_index.core.embeddings import MultiModalEmbedding
 
 from mm_embed import AsyncFGClipClient, ConfigurationError, EmbeddingResult, FGClipClient
@@ -38,6 +38,8 @@ class FGClipEmbedding(AdapterBase, MultiModalEmbedding):
         image_vector = embed.get_image_embedding("photo.png")
         boxes = embed.get_image_box_embeddings("photo.png", [[10, 10, 50, 50]])
     """
+
+    model_config = ConfigDict(extra="forbid")
 
     _secret_fields: ClassVar[tuple[str, ...]] = ("api_key",)
 

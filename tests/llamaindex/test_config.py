@@ -170,5 +170,12 @@ def test_bad_settings_are_refused_at_construction() -> None:
         FGClipEmbedding(api_key=FG_KEY, model_name="clip")
     with pytest.raises(ValueError, match="embed_batch_size"):
         FGClipEmbedding(api_key=FG_KEY, embed_batch_size=0)
+    # A misspelt setting is refused, not ignored.
+    with pytest.raises(ValueError, match="dimensions"):
+        FGClipEmbedding(api_key=FG_KEY, dimensions=512)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="dimensions"):
+        VikingEmbedding(token=TOKEN, dimensions=512)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="model_versoin"):
+        VikingSparseEmbedding(token=TOKEN, model_versoin="x")  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="embedding_type"):
         FGClipEmbedding(api_key=FG_KEY, embedding_type="float16")  # type: ignore[arg-type]

@@ -31,7 +31,7 @@ EXPECTED = [
     "tile2.png",
     "best box: 1",
     "2048 2048 2048",
-    "[",
+    "red circles {",
     "Penguins are flightless seabirds",
     "Chess is a strategy board game",
 ]
