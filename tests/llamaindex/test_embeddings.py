@@ -233,3 +233,15 @@ async def test_sparse_async(emulator: Emulator) -> None:
     assert await sparse.aget_query_embedding("word3 common") == vectors[3]
     assert await sparse.aget_text_embedding("word4 common") == vectors[4]
     await sparse.aclose()
+
+
+def test_viking_image_url(emulator: Emulator) -> None:
+    # Only doubao-embedding-vision takes http(s) links; the emulator fetches its own samples.
+    embed = VikingEmbedding(**viking_kwargs(emulator), model_name="doubao-embedding-vision")
+    vector = embed.get_image_embedding(emulator.sample_url("red-circle"))
+    red, green = embed.get_text_embedding_batch(["a red circle", "a green square"])
+    assert cos(vector, red) > cos(vector, green)
+    other = VikingEmbedding(**viking_kwargs(emulator), model_name="bge-visualized-m3")
+    with pytest.raises(InputError, match="http") as err:
+        other.get_image_embedding(emulator.sample_url("red-circle"))
+    assert err.value.index == 0
