@@ -39,7 +39,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "mm_embed.hybrid.qdrant needs qdrant-client: pip install 'mm-embed[qdrant]'"
     ) from exc
 
-__all__ = ["QdrantHybrid"]
+__all__ = ["QdrantHybrid", "create_hybrid_collection"]
 
 Distance = Literal["cosine", "dot", "euclid"]
 _DISTANCES = {
@@ -120,8 +120,8 @@ class QdrantHybrid(HybridStore):
     # ------------------------------------------------------------------ collection
 
     def create_collection(self, dimension: int | None = None, *, recreate: bool = False) -> None:
-        """Create the collection: ``dense_name`` sized for the model, ``sparse_name`` when
-        the encoder has sparse vectors, and a keyword index on ``kind``.
+        """Create the collection (see :func:`create_hybrid_collection`); an existing one
+        is checked, not changed, unless ``recreate``.
 
         ``dimension`` defaults to the encoder's (FG-CLIP's is only known after the first
         embedding: let :meth:`add_texts` / :meth:`add_images` create it).
@@ -132,48 +132,17 @@ class QdrantHybrid(HybridStore):
                 "the dense dimension is not known yet: pass dimension= or add data first",
                 field="dimension",
             )
-        if self._exists():
-            if not recreate:
-                self._check_existing(size)
-                self._dimension = size
-                return
-            self.client.delete_collection(self.collection_name)
-        sparse = (
-            {self.sparse_name: models.SparseVectorParams(index=models.SparseIndexParams())}
-            if self.has_sparse
-            else None
-        )
-        self.client.create_collection(
+        create_hybrid_collection(
+            self.client,
             self.collection_name,
-            vectors_config={
-                self.dense_name: models.VectorParams(size=size, distance=_DISTANCES[self.distance])
-            },
-            sparse_vectors_config=sparse,
+            dimension=size,
+            sparse=self.has_sparse,
+            dense_name=self.dense_name,
+            sparse_name=self.sparse_name,
+            distance=self.distance,
+            recreate=recreate,
         )
-        with warnings.catch_warnings():
-            # Local mode warns that payload indexes do nothing there; servers need them.
-            warnings.filterwarnings("ignore", message="Payload indexes have no effect")
-            self.client.create_payload_index(
-                self.collection_name, "kind", field_schema=models.PayloadSchemaType.KEYWORD
-            )
         self._dimension = size
-
-    def _check_existing(self, size: int) -> None:
-        params = self.client.get_collection(self.collection_name).config.params
-        vectors = params.vectors if isinstance(params.vectors, dict) else {}
-        dense = vectors.get(self.dense_name)
-        if dense is None or dense.size != size:
-            found = "missing" if dense is None else f"{dense.size}-d"
-            raise InputError(
-                f"collection {self.collection_name!r} has dense vector {self.dense_name!r} "
-                f"{found}, the model needs {size}-d",
-                field="collection_name",
-            )
-        if self.has_sparse and self.sparse_name not in (params.sparse_vectors or {}):
-            raise InputError(
-                f"collection {self.collection_name!r} has no sparse vector {self.sparse_name!r}",
-                field="collection_name",
-            )
 
     def _exists(self) -> bool:
         return bool(self.client.collection_exists(self.collection_name))
@@ -273,6 +242,73 @@ class QdrantHybrid(HybridStore):
             self.collection_name, prefetch=prefetch, query=query, limit=top_k, with_payload=True
         )
         return self._hits(response.points)
+
+
+def create_hybrid_collection(
+    client: QdrantClient,
+    collection_name: str,
+    *,
+    dimension: int,
+    sparse: bool = True,
+    dense_name: str = "dense",
+    sparse_name: str = "sparse",
+    distance: Distance = "cosine",
+    recreate: bool = False,
+) -> bool:
+    """Create a collection with a named dense vector of ``dimension`` and, with
+    ``sparse``, a named sparse vector, plus a keyword index on the ``kind`` payload.
+
+    An existing collection is kept when its dense vector has that size and its sparse
+    vector exists (else :class:`~mm_embed.errors.InputError`); ``recreate`` drops it
+    first. Returns whether a collection was created.
+    """
+    if distance not in _DISTANCES:
+        raise InputError(
+            f"unknown distance {distance!r}", field="distance", limit=", ".join(_DISTANCES)
+        )
+    if client.collection_exists(collection_name):
+        if not recreate:
+            _check_existing(client, collection_name, dimension, dense_name, sparse and sparse_name)
+            return False
+        client.delete_collection(collection_name)
+    client.create_collection(
+        collection_name,
+        vectors_config={
+            dense_name: models.VectorParams(size=dimension, distance=_DISTANCES[distance])
+        },
+        sparse_vectors_config=(
+            {sparse_name: models.SparseVectorParams(index=models.SparseIndexParams())}
+            if sparse
+            else None
+        ),
+    )
+    with warnings.catch_warnings():
+        # Local mode warns that payload indexes do nothing there; servers need them.
+        warnings.filterwarnings("ignore", message="Payload indexes have no effect")
+        client.create_payload_index(
+            collection_name, "kind", field_schema=models.PayloadSchemaType.KEYWORD
+        )
+    return True
+
+
+def _check_existing(
+    client: QdrantClient, name: str, size: int, dense_name: str, sparse_name: str | bool
+) -> None:
+    params = client.get_collection(name).config.params
+    vectors = params.vectors if isinstance(params.vectors, dict) else {}
+    dense = vectors.get(dense_name)
+    if dense is None or dense.size != size:
+        found = "missing" if dense is None else f"{dense.size}-d"
+        raise InputError(
+            f"collection {name!r} has dense vector {dense_name!r} {found}, the model "
+            f"needs {size}-d (pass recreate=True to rebuild it)",
+            field="collection_name",
+        )
+    if sparse_name and sparse_name not in (params.sparse_vectors or {}):
+        raise InputError(
+            f"collection {name!r} has no sparse vector {sparse_name!r}",
+            field="collection_name",
+        )
 
 
 def _qdrant_k(k: float) -> int:
