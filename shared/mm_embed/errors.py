@@ -110,10 +110,13 @@ class InputError(MMEmbedError, ValueError):
         field: str | None = None,
         index: int | None = None,
         limit: object | None = None,
+        location: str | None = None,
     ) -> None:
-        location = field or ""
-        if index is not None:
-            location += f"[{index}]"
+        # ``location`` overrides the displayed place for nested items (``boxes[1][0]``).
+        if location is None:
+            location = field or ""
+            if index is not None:
+                location += f"[{index}]"
         text = f"{location}: {message}" if location else message
         if limit is not None:
             text += f" (limit: {limit})"

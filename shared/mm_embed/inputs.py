@@ -268,6 +268,8 @@ def prepare_image(source: ImageSource, *, field: str = "images", index: int = 0)
     ``base64://`` string or a ``tos://`` object. Local images are decoded once to check
     them and read their size; formats other than JPEG, PNG and BMP are re-encoded as PNG.
     """
+    if isinstance(source, ImageItem):
+        source = source.image
     if isinstance(source, PILImage.Image):
         return _inspect(_encode_png(source), field=field, index=index)
     if isinstance(source, str):
@@ -386,29 +388,30 @@ def validate_boxes(
     checked: list[list[float]] = []
     for j, box in enumerate(boxes):
         where = f"{field}[{index}][{j}]"
+
+        def bad(message: str, limit: str | None = None, where: str = where) -> InputError:
+            return InputError(message, field=field, index=index, location=where, limit=limit)
+
         if not isinstance(box, Sequence) or isinstance(box, (str, bytes)) or len(box) != 4:
-            raise InputError("a box is [x, y, w, h]: 4 numbers", field=where)
+            raise bad("a box is [x, y, w, h]: 4 numbers")
         try:
             x, y, w, h = (float(v) for v in box)
         except (TypeError, ValueError):
-            raise InputError("box values must be numbers", field=where) from None
+            raise bad("box values must be numbers") from None
         if any(isinstance(v, bool) for v in box):
-            raise InputError("box values must be numbers", field=where)
+            raise bad("box values must be numbers")
         if not all(math.isfinite(v) for v in (x, y, w, h)):
-            raise InputError("box values must be finite (no NaN or infinity)", field=where)
+            raise bad("box values must be finite (no NaN or infinity)")
         if x < 0 or y < 0:
-            raise InputError(
-                f"box corner ({x}, {y}) is negative", field=where, limit="x >= 0, y >= 0"
-            )
+            raise bad(f"box corner ({x}, {y}) is negative", "x >= 0, y >= 0")
         if w <= 0 or h <= 0:
-            raise InputError(f"box size {w}x{h} is not positive", field=where, limit="w > 0, h > 0")
+            raise bad(f"box size {w}x{h} is not positive", "w > 0, h > 0")
         if image_size is not None:
             width, height = image_size
             if x + w > width or y + h > height:
-                raise InputError(
+                raise bad(
                     f"box [{x}, {y}, {w}, {h}] leaves the {width}x{height} image",
-                    field=where,
-                    limit="x + w <= W, y + h <= H",
+                    "x + w <= W, y + h <= H",
                 )
         checked.append([x, y, w, h])
     return checked

@@ -127,7 +127,7 @@ def parse_response(
     except orjson.JSONDecodeError:
         payload = None
     if not isinstance(payload, dict):
-        if status_code >= 400:
+        if status_code >= 300:  # an unexpected redirect is not a garbled body: not retried
             cls = status_error_class(status_code)
             raise cls(
                 f"HTTP {status_code} with an unreadable body",
@@ -142,12 +142,12 @@ def parse_response(
     )
     code = context.get("code") if isinstance(context, dict) else None
     if (
-        status_code >= 400
+        status_code >= 300
         or code not in (0, None)
         or (status_code == 200 and not isinstance(context, dict))
     ):
         message = context.get("message") if isinstance(context, dict) else None
-        if not isinstance(context, dict) and status_code < 400:
+        if not isinstance(context, dict) and status_code < 300:
             raise ResponseFormatError(
                 "reply has no 'context' object", status_code=status_code, request_id=request_id
             )

@@ -370,6 +370,19 @@ def _full_modal(
         or not item.parts
     ):
         raise InputError("a full-modal sequence needs at least one part", field=field, index=index)
+    try:
+        return _full_modal_parts(item, index, request, image_wire)
+    except InputError as error:
+        # Parts report their own position in the message; the caller's item is ``index``.
+        error.index = index
+        error.input_indices = error.failed_indices = (index,)
+        raise
+
+
+def _full_modal_parts(
+    item: FullModalItem, index: int, request: ResolvedRequest, image_wire: Any
+) -> WireItem:
+    field = "inputs"
     parts: list[dict[str, Any]] = []
     tokens, images = 0, 0
     for j, part in enumerate(item.parts):
@@ -471,7 +484,7 @@ def parse_response(
     except orjson.JSONDecodeError:
         payload = None
     if not isinstance(payload, dict):
-        if status_code >= 400:
+        if status_code >= 300:  # an unexpected redirect is not a garbled body: not retried
             cls = status_error_class(status_code)
             raise cls(
                 f"HTTP {status_code} with an unreadable body",
@@ -482,7 +495,7 @@ def parse_response(
     code = payload.get("code")
     message = payload.get("message")
     request_id = payload.get("request_id") if isinstance(payload.get("request_id"), str) else None
-    if status_code >= 400 or (code not in (0, None)):
+    if status_code >= 300 or (code not in (0, None)):
         error_code = code if isinstance(code, int) and not isinstance(code, bool) else None
         cls = status_error_class(status_code, error_code)
         raise cls(
