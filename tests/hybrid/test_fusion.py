@@ -236,3 +236,44 @@ def test_scaling_all_weights_scales_scores(
     assert scaled.keys() == base.keys()
     for doc_id, score in base.items():
         assert scaled[doc_id] == pytest.approx(c * score, rel=1e-9, abs=1e-12)
+
+
+# ---------------------------------------------------------------- qdrant-client's fusion
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    results=st.lists(
+        st.dictionaries(ids, st.floats(-100, 100, allow_nan=False), min_size=1, max_size=10),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_matches_qdrant_client_dbsf_and_rrf(results: list[dict[str, float]]) -> None:
+    """qdrant-client's own (local-mode) DBSF and RRF as independent references.
+
+    Lists of at most 10 scores never reach mean +/- 3 sample std, so fuse()'s clipping
+    never applies. Qdrant ranks by list position, so it gets each list in our order
+    (which only matters for RRF when scores repeat); Qdrant's k is ours + 1."""
+    from qdrant_client.http import models
+    from qdrant_client.hybrid.fusion import (
+        distribution_based_score_fusion,
+        reciprocal_rank_fusion,
+    )
+
+    names = sorted({d for r in results for d in r})
+    number = {d: n for n, d in enumerate(names)}
+
+    def points() -> list[list[models.ScoredPoint]]:
+        return [
+            [models.ScoredPoint(id=number[d], version=0, score=s) for d, s in ranked(r)]
+            for r in results
+        ]
+
+    theirs = distribution_based_score_fusion(points(), limit=100)
+    ours = dict(fuse(results, method="dbsf"))
+    assert {names[int(p.id)]: p.score for p in theirs} == pytest.approx(ours, rel=1e-9, abs=1e-12)
+
+    theirs_rrf = reciprocal_rank_fusion(points(), limit=100, ranking_constant_k=61)
+    ours_rrf = dict(fuse(results, k=60))
+    assert {names[int(p.id)]: p.score for p in theirs_rrf} == pytest.approx(ours_rrf, rel=1e-12)

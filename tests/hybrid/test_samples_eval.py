@@ -81,3 +81,23 @@ def test_one_provider_request_per_text(measured: tuple[EvaluationReport, list[An
     assert sum(hashes.values()) == report.texts_embedded == 72
     assert max(hashes.values()) == 1  # no text embedded twice (once for dense, once sparse)
     assert "bge-m3" in report.table() and "rrf" in report.table()
+
+
+def test_eval_script_prints_every_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib
+    import re
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[2] / "benchmarks"
+    monkeypatch.syspath_prepend(str(bench))
+    script = importlib.import_module("eval_hybrid")
+    assert script.main([]) == 0
+    out = capsys.readouterr().out.splitlines()
+    for name in ("dense", "sparse", "rrf", "relative_score", "dbsf"):
+        assert any(re.fullmatch(rf"\s+{name}\s+0\.\d{{4}}", line) for line in out), name
+    assert "provider requests: 2 for 72 texts" in "\n".join(out)
+    assert re.fullmatch(
+        r"RATIO hybrid_rrf_over_best_single = 1\.\d{3} \(target >= 1\) MET", out[-1]
+    )

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .encoders import Encoded, FGClipEncoder, TextEncoder, VikingHybridEncoder
-from .evaluation import EvaluationReport, evaluate_sample_set, ndcg_at_k
+from .evaluation import EvaluationReport, evaluate_sample_set, mean_ndcg, ndcg_at_k
 from .fusion import FUSION_METHODS, FusionMethod, RankedList, fuse, ranked
 from .sparse_index import SparseIndex, as_index_values
 from .store import Hit, HybridStore, SearchMode, StoreFusion, doc_uuid
@@ -47,6 +47,7 @@ __all__ = [
     "doc_uuid",
     "evaluate_sample_set",
     "fuse",
+    "mean_ndcg",
     "ndcg_at_k",
     "ranked",
 ]

@@ -19,7 +19,7 @@ from .encoders import VikingHybridEncoder
 from .fusion import FUSION_METHODS, fuse
 from .sparse_index import SparseIndex
 
-__all__ = ["EvaluationReport", "evaluate_sample_set", "ndcg_at_k"]
+__all__ = ["EvaluationReport", "evaluate_sample_set", "mean_ndcg", "ndcg_at_k"]
 
 
 def ndcg_at_k(ranking: Sequence[str], qrels: Mapping[str, int], k: int = 10) -> float:
@@ -33,6 +33,15 @@ def ndcg_at_k(ranking: Sequence[str], qrels: Mapping[str, int], k: int = 10) -> 
     ideal = sorted((g for g in qrels.values() if g > 0), reverse=True)[:k]
     idcg = sum(g / math.log2(rank + 1) for rank, g in enumerate(ideal, start=1))
     return dcg / idcg if idcg > 0 else 0.0
+
+
+def mean_ndcg(
+    run: Mapping[str, Sequence[str]], qrels: Mapping[str, Mapping[str, int]], k: int = 10
+) -> tuple[float, dict[str, float]]:
+    """Mean nDCG@k of ``run`` (``{query_id: [doc_id, ...]}``) over its queries, and the
+    per-query values; a query without judgements scores 0."""
+    per = {qid: ndcg_at_k(ranking, qrels.get(qid, {}), k) for qid, ranking in run.items()}
+    return (sum(per.values()) / len(per) if per else 0.0), per
 
 
 @dataclass
@@ -102,9 +111,7 @@ def evaluate_sample_set(
             fused = fuse([dict(dense), dict(sparse)], method=method, k=rrf_k, top_k=k)  # type: ignore[arg-type]
             runs[method][query.id] = [d for d, _ in fused]
     for name, run in runs.items():
-        per = {qid: ndcg_at_k(run[qid], samples.qrels.get(qid, {}), k) for qid in run}
-        report.per_query[name] = per
-        report.scores[name] = sum(per.values()) / len(per)
+        report.scores[name], report.per_query[name] = mean_ndcg(run, samples.qrels, k)
     report.texts_embedded = len(samples.corpus) + len(samples.queries)
     report.requests = len(docs.request_ids) + len(queries.request_ids)
     return report
