@@ -14,6 +14,7 @@ import inspect
 import io
 import math
 import random
+import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -423,6 +424,10 @@ async def test_bad_input(env: Env, case: Case) -> None:
         assert env.emu.log == [], "an input error must be raised before anything is sent"
         if case.index is not None:
             assert error.index == case.index and error.input_indices == (case.index,)
+        # "texts[2]: ...", "boxes[1][0]: ...", "inputs[0].parts[1].fps: ...": the first
+        # number is the caller's input, and .index says the same (it drives a resume).
+        located = re.match(r"[a-z_]+\[(\d+)\]", message)
+        assert error.index == (int(located[1]) if located else None)
         # field[index]: message (limit: ...) -- the field comes first.
         assert message.startswith(case.expect[0].split("[")[0].split(":")[0])
     else:
