@@ -6,6 +6,12 @@ must wait before sending. The lock is held only for that arithmetic, never while
 waiting, so one limiter serves threads (``time.sleep``) and asyncio tasks
 (``asyncio.sleep``) alike, and callers are served in arrival order. ``adjust`` corrects
 an estimate once the provider's reply states the real usage.
+
+A wait computed once is too long whenever a refund arrives while the caller sleeps (an
+over-estimate corrected by an earlier reply). ``take`` therefore hands out a *ticket*
+(its place in line) and ``due_in(ticket)`` recomputes the wait from the current
+balance, so a caller that sleeps in short steps and asks again goes as soon as the
+refunds allow, still in arrival order.
 """
 
 from __future__ import annotations
@@ -37,6 +43,10 @@ class RateLimiter:
         self._lock = threading.Lock()
         #: Units handed out so far (after corrections), for reports.
         self.consumed = 0.0
+        # Sum of every amount taken: a ticket is this sum just after its own amount.
+        # ``balance + reserved`` only ever grows by refill and refunds, and a ticket is
+        # due once it reaches the ticket.
+        self._reserved = 0.0
 
     @classmethod
     def per_minute(cls, amount: float, *, burst_seconds: float = 2.0) -> RateLimiter:
@@ -51,11 +61,24 @@ class RateLimiter:
 
     def reserve(self, amount: float) -> float:
         """Take ``amount`` units; return the seconds to wait before using them."""
+        return self.due_in(self.take(amount))
+
+    def take(self, amount: float) -> float:
+        """Take ``amount`` units in line; return the ticket to pass to :meth:`due_in`."""
         with self._lock:
             self._refill()
             self._balance -= amount
             self.consumed += amount
-            return 0.0 if self._balance >= 0 else -self._balance / self.rate
+            self._reserved += amount
+            return self._reserved
+
+    def due_in(self, ticket: float) -> float:
+        """Seconds until the units of ``ticket`` may be used, counting every refill and
+        refund so far (ask again after sleeping: refunds can only bring it closer)."""
+        with self._lock:
+            self._refill()
+            short = ticket - (self._balance + self._reserved)
+            return short / self.rate if short > 0 else 0.0
 
     def adjust(self, delta: float) -> None:
         """Charge ``delta`` more units (negative: give units back) after the fact."""

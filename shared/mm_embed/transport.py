@@ -31,9 +31,16 @@ DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 USER_AGENT = "mm-embed/0.1.0"
 
 
+#: Longest single sleep before asking ``before`` again: a budget refund that arrives
+#: meanwhile is noticed within this long.
+RECHECK_S = 0.05
+
+
 @dataclass
 class AttemptHooks(Generic[T]):
-    """Called around every attempt: ``before`` returns seconds to wait (rate limits)."""
+    """Called around every attempt: ``before`` returns seconds to wait (rate limits) and
+    is asked again after each sleep until it returns 0, so a wait can shrink (a refund
+    arrived) while the caller sleeps; it must not take budget twice for one attempt."""
 
     before: Callable[[], float] | None = None
     after: Callable[[T | None, MMEmbedError | None], None] | None = None
@@ -123,9 +130,8 @@ class SyncTransport(_TransportCore):
         attempt = 0
         while True:
             if hooks.before is not None:
-                wait = hooks.before()
-                if wait > 0:
-                    time.sleep(wait)
+                while (wait := hooks.before()) > 0:
+                    time.sleep(min(wait, RECHECK_S))
             error: MMEmbedError
             try:
                 response = self.client.post(
@@ -188,9 +194,9 @@ class AsyncTransport(_TransportCore):
         attempt = 0
         while True:
             if hooks.before is not None:
-                wait = hooks.before()
-                if wait > 0:
-                    await asyncio.sleep(wait)
+                # Polled, not awaited on an Event: the budget is shared with threads.
+                while (wait := hooks.before()) > 0:  # noqa: ASYNC110
+                    await asyncio.sleep(min(wait, RECHECK_S))
             error: MMEmbedError
             try:
                 response = await self.client.post(

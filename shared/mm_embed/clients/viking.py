@@ -92,10 +92,16 @@ class _VikingCore:
         self.tokens_per_minute = tokens_per_minute
         self._token_limiters: dict[str, RateLimiter] = {}
         self._limiters_lock = threading.Lock()
+        # At most half a second's images per request, and a burst of one request: a
+        # request arriving a little early (network jitter) still finds the provider's
+        # per-second bucket holding enough. Full-second requests would need the bucket
+        # exactly full on arrival, and any jitter turns them into 1000029 refusals.
+        self._images_per_call = max(1, int(images_per_second // 2)) if images_per_second else None
         self.image_limiter = (
-            RateLimiter(images_per_second, images_per_second) if images_per_second else None
+            RateLimiter(images_per_second, self._images_per_call)
+            if images_per_second and self._images_per_call
+            else None
         )
-        self._images_per_call = max(1, int(images_per_second)) if images_per_second else None
         retry = RetryPolicy(max_retries=positive_int(max_retries, "max_retries", minimum=0))
         return self.base_url, auth, retry
 
@@ -214,9 +220,25 @@ class _VikingCore:
         if tokens is None and images is None:
             return AttemptHooks()
 
+        # Tickets of the current attempt: tokens first; images are taken only once the
+        # tokens are due, so the image budget sees (about) the real sending time.
+        tickets: dict[str, float] = {}
+
         def before() -> float:
-            wait = tokens.reserve(call.tokens) if tokens else 0.0
-            return max(wait, images.reserve(call.images) if images else 0.0)
+            if tokens is not None:
+                if "tokens" not in tickets:
+                    tickets["tokens"] = tokens.take(call.tokens)
+                wait = tokens.due_in(tickets["tokens"])
+                if wait > 0:
+                    return wait
+            if images is not None:
+                if "images" not in tickets:
+                    tickets["images"] = images.take(call.images)
+                wait = images.due_in(tickets["images"])
+                if wait > 0:
+                    return wait
+            tickets.clear()  # a retry takes fresh ones
+            return 0.0
 
         def after(result: EmbeddingResult | None, error: MMEmbedError | None) -> None:
             if tokens is None:
@@ -241,7 +263,8 @@ _DOC_ARGS = """
         region: the signing region (``cn-north-1``).
         timeout, max_retries, max_concurrency: per request; 0 retries turns them off.
         tokens_per_minute: the per-model token budget (provider: 120,000); ``None`` = off.
-        images_per_second: the image upload budget (provider: 15); ``None`` = off.
+        images_per_second: the image upload budget (provider: 15); ``None`` = off. One
+            request carries at most half of it, so arrival jitter cannot trip the quota.
         max_body_bytes: the largest request body sent (default 4 MB).
         show_progress: show a tqdm bar over inputs.
         max_batch_size: the most inputs per wire request (default and cap: the provider's 100).

@@ -1,0 +1,100 @@
+"""Budget pacing found by benchmarks/ceiling.py: refunds reach callers already asleep,
+and image requests leave the provider's per-second bucket room for jitter."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from mm_embed import ImageItem, VikingClient
+from mm_embed.emulator import SAMPLES, sample_png
+from mm_embed.emulator.tokens import count_tokens
+from mm_embed.protocol.viking import estimate_tokens
+from mm_embed.ratelimit import RateLimiter
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_refund_brings_every_waiting_ticket_forward() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(10, 10, clock=clock)
+    first = limiter.take(10)
+    second = limiter.take(20)
+    third = limiter.take(10)
+    assert limiter.due_in(first) == 0.0
+    assert limiter.due_in(second) == pytest.approx(2.0)
+    assert limiter.due_in(third) == pytest.approx(3.0)
+    limiter.adjust(-10)  # the first call's reply billed nothing
+    assert limiter.due_in(second) == pytest.approx(1.0)
+    assert limiter.due_in(third) == pytest.approx(2.0)
+    clock.now += 0.5
+    assert limiter.due_in(second) == pytest.approx(0.5)
+    # reserve() is take() + due_in(): the wait a caller sees on arrival.
+    assert limiter.reserve(5) == pytest.approx(2.0)
+    assert limiter.consumed == pytest.approx(10 + 20 + 10 - 10 + 5)
+
+
+def test_an_extra_charge_pushes_waiting_tickets_back() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(10, 10, clock=clock)
+    limiter.take(10)
+    waiting = limiter.take(10)
+    assert limiter.due_in(waiting) == pytest.approx(1.0)
+    limiter.adjust(5)
+    assert limiter.due_in(waiting) == pytest.approx(1.5)
+
+
+def _texts(n: int) -> list[str]:
+    # English words: the client's estimate (a char count) is about twice the emulator's.
+    return [f"pacing probe number {i} with several plain english words in it" for i in range(n)]
+
+
+def test_over_estimates_do_not_hold_back_calls_already_waiting(make_emulator: Any) -> None:
+    tpm = 12_000  # 200 tokens/s, a 400-token burst
+    emu = make_emulator(tpm=tpm)
+    texts = _texts(100)
+    billed = sum(count_tokens(t) for t in texts)
+    estimated = sum(estimate_tokens(t) for t in texts)
+    assert estimated > 1.6 * billed
+    rate, burst = tpm / 60, tpm / 30
+    with VikingClient(
+        emu.access_key,
+        emu.secret_key,
+        base_url=emu.url,
+        tokens_per_minute=tpm,
+        max_batch_size=10,
+        max_concurrency=8,
+    ) as client:
+        start = time.monotonic()
+        result = client.embed(texts, model="bge-m3", return_sparse=False)
+        elapsed = time.monotonic() - start
+    assert len(result) == 100
+    # Paced by what the replies billed, not by what was estimated before sending: with
+    # waits fixed at reservation time the 8 calls queued at the start alone took
+    # (8 * estimate - burst) / rate.
+    assert elapsed >= (billed - burst) / rate * 0.8
+    first_eight = estimated * 8 / 10
+    assert elapsed < (first_eight - burst) / rate * 0.8
+    assert not [r for r in emu.log if r.code == 1000029]
+
+
+def test_image_requests_carry_half_a_second_of_budget(make_emulator: Any) -> None:
+    emu = make_emulator(images_per_second=6)
+    pngs = [sample_png(name) for name in SAMPLES]
+    images = [ImageItem(pngs[i % len(pngs)]) for i in range(15)]
+    with VikingClient(
+        emu.access_key, emu.secret_key, base_url=emu.url, images_per_second=6, max_retries=0
+    ) as client:
+        result = client.embed(images, model="bge-visualized-m3")
+    assert len(result) == 15
+    sent = [r for r in emu.log if r.route == "viking" and r.method == "POST"]
+    assert max(r.items for r in sent) == 3
+    assert all(r.code == 0 for r in sent)
