@@ -30,14 +30,14 @@ from typing import Any
 
 import numpy as np
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from . import encoders
 from .media import DecodedImage, MediaError, decode_image, is_ip_literal
 from .state import EmulatorState, item_hash
 from .tokens import count_tokens, truncate_tokens
-from .wire import Exchange, fault_response, format_seconds, json_response
+from .wire import Exchange, client_gone, fault_response, format_seconds, json_response
 
 __all__ = [
     "DIMENSION",
@@ -375,6 +375,8 @@ async def endpoint(request: Request) -> Response:
         except orjson.JSONDecodeError:
             raise FGClipError("request body is not valid JSON") from None
         return await _embed(state, parse_body(body), exchange)
+    except ClientDisconnect:
+        return client_gone(exchange)
     except FGClipError as exc:
         exchange.status, exchange.code, exchange.message = exc.status, exc.code, exc.message
         return json_response(

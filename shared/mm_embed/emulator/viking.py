@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from ..protocol.viking import FPS_RANGE, MAX_BODY_BYTES, MAX_ITEMS, MODELS, ModelSpec, ModelVersion
@@ -43,7 +43,7 @@ from .media import MediaError, decode_image
 from .signature import AuthFailure, verify
 from .state import EmulatorState, item_hash
 from .tokens import count_tokens, truncate_tokens
-from .wire import Exchange, fault_response, format_seconds, json_response
+from .wire import Exchange, client_gone, fault_response, format_seconds, json_response
 
 __all__ = ["VikingError", "endpoint", "new_request_id", "ping"]
 
@@ -417,6 +417,8 @@ async def endpoint(request: Request) -> Response:
         except orjson.JSONDecodeError:
             raise invalid("body is not valid JSON") from None
         return await _embed(state, parse_body(body), exchange)
+    except ClientDisconnect:
+        return client_gone(exchange)
     except VikingError as exc:
         exchange.status, exchange.code = exc.status, exc.code
         exchange.message = exchange.message or exc.message

@@ -14,9 +14,20 @@ from starlette.responses import Response
 from .faults import MALFORMED_BODY, DropConnection
 from .state import EmulatorState, RequestRecord
 
-__all__ = ["Exchange", "fault_response", "format_seconds", "json_response", "logger"]
+__all__ = [
+    "CLIENT_CLOSED",
+    "Exchange",
+    "client_gone",
+    "fault_response",
+    "format_seconds",
+    "json_response",
+    "logger",
+]
 
 logger = logging.getLogger("mm_embed.emulator")
+
+#: Status recorded when the client went away before its body arrived (nginx's 499).
+CLIENT_CLOSED = 499
 
 
 def json_response(
@@ -116,3 +127,9 @@ async def fault_response(
 def format_seconds(seconds: float) -> str:
     """``Retry-After`` value: whole seconds when integral."""
     return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
+
+
+def client_gone(exchange: Exchange) -> Response:
+    """The client closed the connection mid-body: record it; the reply goes nowhere."""
+    exchange.status, exchange.message = CLIENT_CLOSED, "client disconnected before sending its body"
+    return Response(status_code=CLIENT_CLOSED)
