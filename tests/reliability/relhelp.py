@@ -4,6 +4,7 @@ retries, distinct deterministic inputs, and exact comparisons of results."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import io
 import random
 import time
@@ -23,6 +24,7 @@ from mm_embed import (
 )
 from mm_embed.emulator import Emulator
 from mm_embed.retry import RetryPolicy
+from mm_embed.signing import format_x_date, sign
 from mm_embed.transport import TransportStats
 
 C = TypeVar("C", FGClipClient, AsyncFGClipClient, VikingClient, AsyncVikingClient)
@@ -140,3 +142,35 @@ def raw_post(
     emu: Emulator, path: str, content: bytes, headers: dict[str, str], timeout: float = 10.0
 ) -> httpx.Response:
     return httpx.post(emu.url + path, content=content, headers=headers, timeout=timeout)
+
+
+VIKING_PATH = "/api/data/embedding/version/2"
+FGCLIP_PATH = "/models/interface"
+
+
+def viking_signed(
+    emu: Emulator,
+    raw: bytes,
+    *,
+    content_type: str = "application/json",
+    when: datetime.datetime | None = None,
+    secret_key: str | None = None,
+) -> dict[str, str]:
+    """Headers of a Viking request signed over ``raw`` (``when`` backdates ``X-Date``)."""
+    headers = {"Content-Type": content_type, "Host": emu.viking_host}
+    parts = sign(
+        access_key=emu.access_key,
+        secret_key=secret_key or emu.secret_key,
+        region=emu.region,
+        service="air",
+        method="POST",
+        path=VIKING_PATH,
+        headers=headers,
+        body=raw,
+        x_date=format_x_date(when or datetime.datetime.now(datetime.timezone.utc)),
+    )
+    return {**headers, **parts.headers_added}
+
+
+def fg_headers(emu: Emulator, content_type: str = "application/json") -> dict[str, str]:
+    return {"Authorization": f"Bearer {emu.api_key}", "Content-Type": content_type}
