@@ -182,6 +182,7 @@ def test_weights_reach_qdrant_and_client_side_methods(store: QdrantHybrid) -> No
         ({"mode": "both"}, "unknown search mode"),
         ({"weights": [1.0]}, r"\[dense_weight, sparse_weight\]"),
         ({"k": 2.5}, "integer k"),
+        ({"k": -1}, "k must be a finite number"),
         ({"top_k": -1}, "top_k"),
         ({"candidates": -2}, "candidates"),
     ],

@@ -14,6 +14,7 @@ and ``metadata``; image and box records add ``image`` (the caller's image id),
 
 from __future__ import annotations
 
+import math
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -269,6 +270,8 @@ class HybridStore(ABC):
             raise InputError(
                 f"{self.encoder.name} has no sparse vectors: use mode='dense'", field="mode"
             )
+        if isinstance(k, bool) or not isinstance(k, (int, float)) or not 0 <= k < math.inf:
+            raise InputError(f"k must be a finite number >= 0, got {k!r}", field="k")
         if top_k == 0 or not self._exists():
             return []
         encoded = self.encoder.encode_queries([query])
