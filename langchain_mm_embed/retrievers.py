@@ -28,6 +28,7 @@ from langchain_core.callbacks import (
     CallbackManagerForRetrieverRun,
 )
 from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.vectorstores import VectorStore
 from pydantic import ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
@@ -64,7 +65,10 @@ class HybridRetriever(BaseRetriever):
             (``None``: leave metadata untouched).
 
     ``invoke(query, top_k=3, weights=[...], method=..., k=...)`` overrides per call.
-    Async (``ainvoke``) queries all retrievers concurrently.
+    Async (``ainvoke``) queries all retrievers concurrently; with paired Viking
+    embeddings (``VikingSparseEmbeddings.from_dense``) the two concurrent first asks for
+    a new query text each send a request today (the pair cache does not merge requests
+    in flight), while ``invoke`` sends one.
 
     Example:
         .. code-block:: python
@@ -83,6 +87,36 @@ class HybridRetriever(BaseRetriever):
     id_key: str | None = None
     score_key: str = "score"
     fused_score_key: str | None = "fused_score"
+
+    @classmethod
+    def from_texts(
+        cls,
+        texts: Sequence[str],
+        embeddings: Embeddings,
+        sparse_embeddings: Any,
+        *,
+        metadatas: Sequence[dict[str, Any]] | None = None,
+        ids: Sequence[str] | None = None,
+        candidates: int = 20,
+        **kwargs: Any,
+    ) -> HybridRetriever:
+        """An in-memory hybrid retriever: ``InMemoryVectorStore`` (cosine) for dense and
+        :class:`SparseIndexRetriever` for sparse, each giving ``candidates`` documents.
+
+        With ``sparse_embeddings = VikingSparseEmbeddings.from_dense(embeddings)`` each
+        text and each (sync) query costs one provider request for both vectors.
+        ``kwargs`` are :class:`HybridRetriever` fields (``method``, ``weights``, ...).
+        """
+        from langchain_core.vectorstores import InMemoryVectorStore
+
+        store = InMemoryVectorStore(embeddings)
+        doc_ids = list(ids) if ids is not None else [str(i) for i in range(len(texts))]
+        store.add_texts(list(texts), metadatas=list(metadatas) if metadatas else None, ids=doc_ids)
+        sparse = SparseIndexRetriever.from_texts(
+            texts, sparse_embeddings, metadatas=metadatas, ids=doc_ids, top_k=candidates
+        )
+        dense = ScoredVectorStoreRetriever(vectorstore=store, scores="raw", top_k=candidates)
+        return cls(retrievers=[dense, sparse], **kwargs)
 
     @field_validator("weights")
     @classmethod

@@ -169,15 +169,9 @@ def test_in_memory_hybrid_reproduces_the_core_ranking(emu: Any) -> None:
     dense = VikingEmbeddings(model="bge-m3", **viking_kwargs(emu))
     sparse = VikingSparseEmbeddings.from_dense(dense)
     emu.clear_log()
-    store = InMemoryVectorStore(dense)
-    store.add_texts(TEXTS, ids=IDS)
-    sparse_retriever = SparseIndexRetriever.from_texts(TEXTS, sparse, ids=IDS, top_k=20)
+    hybrid = HybridRetriever.from_texts(TEXTS, dense, sparse, ids=IDS, candidates=20, top_k=10)
     log = embedded(emu)
     assert sum(r.items for r in log) == 52 and len(log) == 1  # one request, both kinds
-    hybrid = HybridRetriever(
-        retrievers=[ScoredVectorStoreRetriever(vectorstore=store, scores="raw"), sparse_retriever],
-        top_k=10,
-    )
 
     with VikingClient(**viking_kwargs(emu)) as client:
         encoder = VikingHybridEncoder(client)
@@ -195,6 +189,20 @@ def test_in_memory_hybrid_reproduces_the_core_ranking(emu: Any) -> None:
         sparse_top = index.search(enc_queries.sparse[i], top_k=20)  # type: ignore[index]
         expected = [d for d, _ in fuse([dict(dense_top), dict(sparse_top)], top_k=10)]
         assert got == expected, query.id
+
+
+def test_composed_vector_store_and_sparse_index(emu: Any) -> None:
+    dense = VikingEmbeddings(model="bge-m3", **viking_kwargs(emu))
+    store = InMemoryVectorStore(dense)
+    store.add_texts(TEXTS[16:25], ids=IDS[16:25], metadatas=[{"n": i} for i in range(9)])
+    sparse = SparseIndexRetriever.from_texts(
+        TEXTS[16:25], VikingSparseEmbeddings.from_dense(dense), ids=IDS[16:25]
+    )
+    dense_r = ScoredVectorStoreRetriever(vectorstore=store, scores="raw")
+    hybrid = HybridRetriever(retrievers=[dense_r, sparse], method="relative_score", top_k=2)
+    hits = hybrid.invoke("OOMKilled memory limit")
+    assert hits[0].id == "k8s-08" and hits[0].metadata["n"] == 7
+    assert hits[0].metadata["fused_score"] == pytest.approx(2.0)  # best on both sides
 
 
 async def test_sparse_index_retriever_async(emu: Any) -> None:
