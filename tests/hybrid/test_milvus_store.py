@@ -121,3 +121,28 @@ def test_reopen_from_disk(setup: tuple[Any, VikingClient, Path], tmp_path: Path)
             reopened.add_texts(["x"], ids=["i" * 600])
     finally:
         client.close()
+
+
+def test_fgclip_images_and_boxes(setup: tuple[Any, VikingClient, Path], tmp_path: Path) -> None:
+    from mm_embed import FGClipClient
+    from mm_embed.emulator import SAMPLES, sample_png
+
+    emu, _, _ = setup
+    names = ["red-circle", "blue-triangle", "red-circle-blue-square"]
+    boxes = [None, None, [list(shape[2]) for shape in SAMPLES[names[2]].shapes]]
+    client = MilvusClient(str(tmp_path / "pics.db"))
+    try:
+        with FGClipClient(api_key=emu.api_key, base_url=emu.url) as fg:
+            s = MilvusHybrid.from_fgclip(client, "pics", fg)
+            s.add_images([sample_png(n) for n in names], ids=names, boxes=boxes)
+            assert s.count() == 5
+            top = s.search_images("a blue square", top_k=1, regions="boxes")[0]
+            assert (top.id, top.image, top.box_index, top.box) == (
+                "red-circle-blue-square#box1",
+                "red-circle-blue-square",
+                1,
+                [136.0, 72.0, 104.0, 104.0],
+            )
+            assert {h.kind for h in s.search_images("a red circle", top_k=3)} == {"image"}
+    finally:
+        client.close()
