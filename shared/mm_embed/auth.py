@@ -6,13 +6,15 @@
   (a retry gets a new ``X-Date``).
 * :class:`VikingTokenAuth` - Viking's pre-issued ``Authorization: token=<token>``.
 
-Secrets are held as :class:`pydantic.SecretStr` and never appear in ``repr``.
+Secrets are held as :class:`pydantic.SecretStr` and never appear in ``repr``; the
+classes refuse to pickle (a pickle of a ``SecretStr`` holds the plain value).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from datetime import datetime, timezone
+from typing import Any, NoReturn
 
 import httpx
 from pydantic import SecretStr
@@ -30,7 +32,24 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class BearerAuth(httpx.Auth):
+class _NoPickle:
+    """Credentials stay in the process that was given them: no pickle carries them.
+    Copies share the (immutable) credentials."""
+
+    def __reduce_ex__(self, protocol: Any) -> NoReturn:
+        raise TypeError(
+            f"{type(self).__name__} holds credentials and is not picklable; "
+            "build a new one where it is needed"
+        )
+
+    def __copy__(self) -> Any:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return self
+
+
+class BearerAuth(_NoPickle, httpx.Auth):
     """``Authorization: Bearer <api key>``."""
 
     def __init__(self, api_key: str | SecretStr) -> None:
@@ -44,7 +63,7 @@ class BearerAuth(httpx.Auth):
         return "BearerAuth(api_key=SecretStr('**********'))"
 
 
-class VikingTokenAuth(httpx.Auth):
+class VikingTokenAuth(_NoPickle, httpx.Auth):
     """``Authorization: token=<token>``, the pre-issued token of the provider's examples."""
 
     def __init__(self, token: str | SecretStr) -> None:
@@ -58,7 +77,7 @@ class VikingTokenAuth(httpx.Auth):
         return "VikingTokenAuth(token=SecretStr('**********'))"
 
 
-class VolcengineSignatureAuth(httpx.Auth):
+class VolcengineSignatureAuth(_NoPickle, httpx.Auth):
     """Sign requests the way the official Volcengine SDK (1.0.229) does.
 
     ``clock`` returns the current time (UTC); inject it to reproduce a signature.
