@@ -5,6 +5,11 @@
   and full-modal sequences.
 * :class:`VikingSparseEmbeddings`: Viking sparse vectors for ``langchain_qdrant`` hybrid
   search (``SparseVector`` is ``langchain_qdrant.SparseVector`` when installed).
+* :class:`HybridRetriever` (and :class:`HybridStoreRetriever`,
+  :class:`ScoredVectorStoreRetriever`, :class:`SparseIndexRetriever`): dense + sparse
+  retrieval fused with :func:`mm_embed.hybrid.fuse` (weights, ``k``, ``top_k``).
+* :func:`viking_qdrant_hybrid`: a ready ``langchain_qdrant.QdrantVectorStore`` in
+  hybrid mode from a Viking model; :func:`qdrant_rrf` fixes Qdrant's RRF constant.
 
 Install with ``pip install "mm-embed[langchain]"`` (add ``qdrant`` for Qdrant hybrid
 search). The sparse module is imported on first use: ``langchain_qdrant`` is slow to
@@ -16,23 +21,47 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .fgclip import FGClipEmbeddings
+from .retrievers import (
+    HybridRetriever,
+    HybridStoreRetriever,
+    ScoredVectorStoreRetriever,
+    SparseIndexRetriever,
+)
 from .viking import VikingEmbeddings
 
 if TYPE_CHECKING:
+    from .qdrant import qdrant_rrf, viking_qdrant_hybrid
     from .sparse import SparseVector, VikingSparseEmbeddings
 
-__all__ = ["FGClipEmbeddings", "SparseVector", "VikingEmbeddings", "VikingSparseEmbeddings"]
+__all__ = [
+    "FGClipEmbeddings",
+    "HybridRetriever",
+    "HybridStoreRetriever",
+    "ScoredVectorStoreRetriever",
+    "SparseIndexRetriever",
+    "SparseVector",
+    "VikingEmbeddings",
+    "VikingSparseEmbeddings",
+    "qdrant_rrf",
+    "viking_qdrant_hybrid",
+]
 
-_LAZY = {"SparseVector", "VikingSparseEmbeddings"}
+# Imported on first use: langchain_qdrant is optional and slow to import.
+_LAZY = {
+    "SparseVector": "sparse",
+    "VikingSparseEmbeddings": "sparse",
+    "qdrant_rrf": "qdrant",
+    "viking_qdrant_hybrid": "qdrant",
+}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from . import sparse
+        from importlib import import_module
 
-        return getattr(sparse, name)
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _LAZY)
+    return sorted(set(globals()) | set(_LAZY))

@@ -7,6 +7,9 @@
 * :func:`qdrant_sparse_fns`, :func:`viking_hybrid_fns`: the sparse functions of
   ``QdrantVectorStore(enable_hybrid=True)``; the latter asks the provider once per text
   for dense and sparse vectors of the same model (:class:`DenseSparsePair`).
+* :class:`WeightedFusionRetriever`: fuses any retrievers with
+  :func:`mm_embed.hybrid.fuse`, honouring weights in every mode;
+  :class:`HybridStoreRetriever` searches an :mod:`mm_embed.hybrid` store.
 
 Thin classes over the core clients of :mod:`mm_embed`, which own batching, retries,
 rate limits and validation. Install with ``pip install "mm-embed[llamaindex]"``.
@@ -15,6 +18,7 @@ rate limits and validation. Install with ``pip install "mm-embed[llamaindex]"``.
 from .fgclip import FGClipEmbedding
 from .hybrid import DenseSparsePair
 from .qdrant import SparseEncoderFn, qdrant_sparse_fns, viking_hybrid_fns
+from .retrievers import HybridStoreRetriever, WeightedFusionRetriever
 from .sparse import VikingSparseEmbedding
 from .viking import FullModalPart, VikingEmbedding
 
@@ -22,9 +26,11 @@ __all__ = [
     "DenseSparsePair",
     "FGClipEmbedding",
     "FullModalPart",
+    "HybridStoreRetriever",
     "SparseEncoderFn",
     "VikingEmbedding",
     "VikingSparseEmbedding",
+    "WeightedFusionRetriever",
     "qdrant_sparse_fns",
     "viking_hybrid_fns",
 ]

@@ -25,9 +25,15 @@ SECRET = "s3cr3t-value-that-must-not-leak"
 def test_all_is_pinned() -> None:
     assert langchain_mm_embed.__all__ == [
         "FGClipEmbeddings",
+        "HybridRetriever",
+        "HybridStoreRetriever",
+        "ScoredVectorStoreRetriever",
+        "SparseIndexRetriever",
         "SparseVector",
         "VikingEmbeddings",
         "VikingSparseEmbeddings",
+        "qdrant_rrf",
+        "viking_qdrant_hybrid",
     ]
     for name in langchain_mm_embed.__all__:
         assert getattr(langchain_mm_embed, name) is not None

@@ -33,9 +33,11 @@ def test_public_api_is_pinned() -> None:
         "DenseSparsePair",
         "FGClipEmbedding",
         "FullModalPart",
+        "HybridStoreRetriever",
         "SparseEncoderFn",
         "VikingEmbedding",
         "VikingSparseEmbedding",
+        "WeightedFusionRetriever",
         "qdrant_sparse_fns",
         "viking_hybrid_fns",
     ]
