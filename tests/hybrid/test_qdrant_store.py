@@ -233,6 +233,9 @@ def test_fgclip_images_and_boxes(emu: Any) -> None:
             metadatas=[{"file": n} for n in names],
         )
         assert s.count() == len(names) + 2  # every image plus the two boxes of one
+        sent = [r.items for r in emu.log if r.route == "fgclip" and r.embedded]
+        # one whole-image call for all, one box call for the single boxed image only
+        assert sent == [len(names), 1]
         hits = s.search_images("a blue square", top_k=2, regions="boxes")
         top = hits[0]
         assert (top.id, top.kind, top.image, top.box_index) == (

@@ -186,14 +186,17 @@ class HybridStore(ABC):
                     )
                 )
             part_boxes = list(boxes[start:stop]) if boxes is not None else []
-            if any(part_boxes):
-                boxed = encoder.encode_images(part, boxes=part_boxes)
+            # Only the images that have boxes go to the box call: the others already
+            # have their whole-image vector, and sending them again would pay twice.
+            boxed_js = [j for j, b in enumerate(part_boxes) if b]
+            if boxed_js:
+                boxed = encoder.encode_images(
+                    [part[j] for j in boxed_js], boxes=[part_boxes[j] for j in boxed_js]
+                )
                 assert boxed.box_indices is not None
                 for row in range(len(boxed)):
-                    j = int(boxed.input_indices[row])
+                    j = boxed_js[int(boxed.input_indices[row])]
                     b = int(boxed.box_indices[row])
-                    if b < 0:
-                        continue
                     coords = [float(x) for x in part_boxes[j][b]]  # type: ignore[index]
                     records.append(
                         self._image_record(
