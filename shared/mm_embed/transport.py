@@ -62,6 +62,16 @@ class TransportStats:
             self.failures += failures
 
 
+def _release_stream(response: httpx.Response) -> None:
+    """Drop the link from a read response to its (closed) body stream.
+
+    httpx links the two both ways, so every reply body (hundreds of KB for a batch of
+    vectors) lives until a full garbage collection, which a long run of requests seldom
+    triggers: memory grew by ~10 MB per 100,000 texts embedded, without bound in sight.
+    """
+    response.stream = httpx.ByteStream(b"")
+
+
 class _TransportCore:
     def __init__(
         self,
@@ -137,6 +147,7 @@ class SyncTransport(_TransportCore):
                 response = self.client.post(
                     self.url(path), content=body, headers=self.headers, auth=self.auth
                 )
+                _release_stream(response)
                 logger.debug(
                     "POST %s -> %d (%d bytes)", path, response.status_code, len(response.content)
                 )
@@ -202,6 +213,7 @@ class AsyncTransport(_TransportCore):
                 response = await self.client.post(
                     self.url(path), content=body, headers=self.headers, auth=self.auth
                 )
+                _release_stream(response)
                 logger.debug(
                     "POST %s -> %d (%d bytes)", path, response.status_code, len(response.content)
                 )
