@@ -107,11 +107,20 @@ VikingItem: TypeAlias = "str | TextItem | ImageItem | TextImageItem | FullModalI
 
 
 def check_text(value: object, *, field: str, index: int | None) -> str:
-    """A non-empty ``str`` or an :class:`InputError`."""
+    """A non-empty ``str`` that can be sent as UTF-8, or an :class:`InputError`."""
     if not isinstance(value, str):
         raise InputError(f"expected a str, got {type(value).__name__}", field=field, index=index)
     if not value.strip():
         raise InputError("text is empty", field=field, index=index)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            f"text is not valid Unicode: lone surrogate {value[exc.start]!r} at position "
+            f"{exc.start} (cannot be encoded as UTF-8)",
+            field=field,
+            index=index,
+        ) from None
     return value
 
 
