@@ -169,7 +169,7 @@ def parse_response(
         raw = data["embeddings"].get(name)
         try:
             matrix = np.asarray(raw, dtype=np.float32 if name == "float" else np.int64)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # overflow: past int64 in int8/uint8
             raise ResponseFormatError(
                 f"embeddings.{name} is not a numeric matrix",
                 status_code=status_code,
