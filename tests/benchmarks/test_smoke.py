@@ -14,7 +14,13 @@ import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 RATIO = re.compile(r"^RATIO [a-z0-9_]+ = [0-9]+\.[0-9]+ \(target (>=|<=) [0-9.]+\) (MET|MISSED)$")
-SCRIPTS = ["ceiling.py", "sdk_speedup.py", "parse_overhead.py"]
+SCRIPTS = [
+    "ceiling.py",
+    "sdk_speedup.py",
+    "parse_overhead.py",
+    "memory.py",
+    "fgclip_concurrency.py",
+]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
