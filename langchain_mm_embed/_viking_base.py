@@ -3,19 +3,21 @@ settings and model choice, and the session (core clients plus dense/sparse pairi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from typing_extensions import Self
 
-from mm_embed import AsyncVikingClient, VikingClient
+from mm_embed import AsyncVikingClient, EmbeddingResult, VikingClient
 from mm_embed.errors import ConfigurationError
+from mm_embed.pairing import DenseSparseCache, PairEntry
 from mm_embed.protocol import viking as proto
 
 from ._common import AdapterBase, ClientSlot, env_secret_factory, env_str_factory, read_env
-from ._pair import PairedRequest
 
-__all__ = ["VikingSession", "VikingSettings", "credentials_problem"]
+__all__ = ["Pairing", "VikingSession", "VikingSettings", "credentials_problem"]
 
 
 def credentials_problem(
@@ -57,6 +59,43 @@ def _token_default(data: dict[str, Any]) -> SecretStr | None:
     return token
 
 
+@dataclass
+class Pairing:
+    """The request a dense and a sparse object share, and their
+    :class:`~mm_embed.pairing.DenseSparseCache` (one request per text for both vectors,
+    requests in flight shared, both vectors kept for the cache's ttl)."""
+
+    model: str
+    model_version: str | None
+    dimension: int | None
+    cache: DenseSparseCache
+
+    def _request(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "model_version": self.model_version,
+            "dimension": self.dimension,
+        }
+
+    def entries(self, client: VikingClient, texts: Sequence[str]) -> list[PairEntry]:
+        """Both vectors of each text (``InputError`` names the caller's ``texts[i]``)."""
+        request = self._request()
+        return self.cache.get_or_fetch(
+            texts,
+            lambda missing: client.embed(missing, **request, return_dense=True, return_sparse=True),
+            **request,
+        )
+
+    async def aentries(self, client: AsyncVikingClient, texts: Sequence[str]) -> list[PairEntry]:
+        """Async twin of :meth:`entries`."""
+        request = self._request()
+
+        async def fetch(missing: list[str]) -> EmbeddingResult:
+            return await client.embed(missing, **request, return_dense=True, return_sparse=True)
+
+        return await self.cache.aget_or_fetch(texts, fetch, **request)
+
+
 class VikingSession(ClientSlot[VikingClient, AsyncVikingClient]):
     """The core clients of one Viking adapter, and the dense/sparse pairing when a
     :class:`~langchain_mm_embed.VikingSparseEmbeddings` was made ``from_dense`` it.
@@ -67,7 +106,7 @@ class VikingSession(ClientSlot[VikingClient, AsyncVikingClient]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.pair: PairedRequest | None = None
+        self.pair: Pairing | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         return {"pair": self.pair}

@@ -66,9 +66,8 @@ class HybridRetriever(BaseRetriever):
 
     ``invoke(query, top_k=3, weights=[...], method=..., k=...)`` overrides per call.
     Async (``ainvoke``) queries all retrievers concurrently; with paired Viking
-    embeddings (``VikingSparseEmbeddings.from_dense``) the two concurrent first asks for
-    a new query text each send a request today (the pair cache does not merge requests
-    in flight), while ``invoke`` sends one.
+    embeddings (``VikingSparseEmbeddings.from_dense``) their concurrent asks for a new
+    query text share one provider request, as with ``invoke``.
 
     Example:
         .. code-block:: python
@@ -104,7 +103,7 @@ class HybridRetriever(BaseRetriever):
         :class:`SparseIndexRetriever` for sparse, each giving ``candidates`` documents.
 
         With ``sparse_embeddings = VikingSparseEmbeddings.from_dense(embeddings)`` each
-        text and each (sync) query costs one provider request for both vectors.
+        text and each query costs one provider request for both vectors.
         ``kwargs`` are :class:`HybridRetriever` fields (``method``, ``weights``, ...).
         """
         from langchain_core.vectorstores import InMemoryVectorStore

@@ -11,10 +11,10 @@ from pydantic import Field, SecretStr
 from mm_embed import EmbeddingResult
 from mm_embed import SparseVector as CoreSparseVector
 from mm_embed.errors import ConfigurationError, ResponseFormatError
+from mm_embed.pairing import DenseSparseCache
 from mm_embed.protocol import viking as proto
 
-from ._pair import PairCache, PairedRequest
-from ._viking_base import VikingSettings
+from ._viking_base import Pairing, VikingSettings
 from .viking import VikingEmbeddings
 
 try:  # the ``qdrant`` extra; without it the same interface comes from a local stand-in
@@ -43,9 +43,11 @@ class VikingSparseEmbeddings(VikingSettings, SparseEmbeddings):
 
     One request for both vectors: build the sparse object with :meth:`from_dense` from a
     :class:`VikingEmbeddings` of the same model. The two then share one client and a
-    short-lived cache; whichever embeds a list of texts first asks for dense and sparse
-    together, and the other reads its half from the cache (a hybrid index or query costs
-    one request, not two). A standalone object asks for sparse vectors only.
+    short-lived cache (:class:`mm_embed.pairing.DenseSparseCache`); whichever embeds a
+    text first asks for dense and sparse together, the other reads its half from the
+    cache, and when both ask at once (``HybridRetriever.ainvoke``) the second waits for
+    the first's request. A hybrid index or query costs one request, not two. A
+    standalone object asks for sparse vectors only.
 
     Example:
         .. code-block:: python
@@ -94,14 +96,24 @@ class VikingSparseEmbeddings(VikingSettings, SparseEmbeddings):
         cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> VikingSparseEmbeddings:
         """The sparse twin of ``dense``: same model and settings, one shared client, and
-        a cache that holds both vectors of each text for ``cache_ttl`` seconds (at most
-        ``cache_size`` texts), so each text costs one request for both vectors.
+        a cache that holds both vectors of each text for ``cache_ttl`` seconds after they
+        arrive (at most ``cache_size`` texts, least recently used dropped first), so
+        each text costs one request for both vectors. Only texts neither held nor being
+        fetched are sent; errors name indices of the caller's own list.
 
         From then on ``dense`` asks for both vectors of the texts it embeds (images and
         other inputs are unaffected). Calling this again for the same ``dense`` reuses
         the pairing. Raises ``ConfigurationError`` when ``dense.model`` has no sparse
         vectors.
         """
+        if (
+            isinstance(cache_ttl, bool)
+            or not isinstance(cache_ttl, (int, float))
+            or not cache_ttl > 0
+        ):
+            raise ConfigurationError(f"cache_ttl must be > 0 seconds, got {cache_ttl!r}")
+        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
+            raise ConfigurationError(f"cache_size must be an integer >= 1, got {cache_size!r}")
         spec = proto.get_model(dense.model)
         if not spec.sparse:
             raise ConfigurationError(
@@ -114,7 +126,8 @@ class VikingSparseEmbeddings(VikingSettings, SparseEmbeddings):
         current = session.pair
         wanted = (dense.model, dense.model_version, dense.dimension)
         if current is None or (current.model, current.model_version, current.dimension) != wanted:
-            session.pair = PairedRequest(*wanted, cache=PairCache(cache_ttl, cache_size))
+            cache = DenseSparseCache(ttl_seconds=cache_ttl, max_entries=cache_size)
+            session.pair = Pairing(*wanted, cache=cache)
         sparse._session = session
         return sparse
 
@@ -132,19 +145,13 @@ class VikingSparseEmbeddings(VikingSettings, SparseEmbeddings):
         pair = self._session.pair
         if pair is None:
             return _rows(self.client.embed(texts, **self._options()))
-        keys, entries = pair.lookup(texts)
-        if entries is None:
-            entries = pair.cache.put(keys, self.client.embed(texts, **pair.options()))
-        return [entry.sparse for entry in entries]
+        return [entry.sparse for entry in pair.entries(self.client, texts)]
 
     async def _acore_sparse(self, texts: Sequence[str]) -> list[CoreSparseVector]:
         pair = self._session.pair
         if pair is None:
             return _rows(await self.async_client.embed(texts, **self._options()))
-        keys, entries = pair.lookup(texts)
-        if entries is None:
-            entries = pair.cache.put(keys, await self.async_client.embed(texts, **pair.options()))
-        return [entry.sparse for entry in entries]
+        return [entry.sparse for entry in await pair.aentries(self.async_client, texts)]
 
     # ------------------------------------------------------------------ LangChain
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.embeddings import Embeddings
 from pydantic import Field, SecretStr
 
-from mm_embed import EmbeddingResult, FullModalItem, ImageItem, TextImageItem, VideoItem
+from mm_embed import FullModalItem, ImageItem, TextImageItem, VideoItem
 from mm_embed.inputs import ImageSource, TextItem, VikingItem
 from mm_embed.protocol import viking as proto
 
@@ -105,10 +105,7 @@ class VikingEmbeddings(VikingSettings, Embeddings):
         pair = self._session.pair
         if pair is None:
             return self._embed(texts)
-        keys, entries = pair.lookup(texts)
-        if entries is None:
-            entries = pair.cache.put(keys, self.client.embed(texts, **pair.options()))
-        return [entry.dense_list() for entry in entries]
+        return [entry.dense_list() for entry in pair.entries(self.client, texts)]
 
     def embed_query(self, text: str) -> list[float]:
         """The dense vector of one text (Viking embeds queries and documents alike)."""
@@ -119,11 +116,7 @@ class VikingEmbeddings(VikingSettings, Embeddings):
         pair = self._session.pair
         if pair is None:
             return await self._aembed(texts)
-        keys, entries = pair.lookup(texts)
-        if entries is None:
-            result: EmbeddingResult = await self.async_client.embed(texts, **pair.options())
-            entries = pair.cache.put(keys, result)
-        return [entry.dense_list() for entry in entries]
+        return [entry.dense_list() for entry in await pair.aentries(self.async_client, texts)]
 
     async def aembed_query(self, text: str) -> list[float]:
         """Async twin of :meth:`embed_query`."""

@@ -191,6 +191,22 @@ def test_in_memory_hybrid_reproduces_the_core_ranking(emu: Any) -> None:
         assert got == expected, query.id
 
 
+async def test_async_hybrid_query_sends_one_request_per_new_query(emu: Any) -> None:
+    """``ainvoke`` runs the dense and the sparse retriever concurrently; with paired
+    Viking embeddings their two first asks for a new query share one request (they
+    used to send one each), and a repeated query sends none."""
+    dense = VikingEmbeddings(model="bge-m3", **viking_kwargs(emu))
+    sparse = VikingSparseEmbeddings.from_dense(dense)
+    hybrid = HybridRetriever.from_texts(TEXTS, dense, sparse, ids=IDS, candidates=20, top_k=10)
+    for query in QUERIES[:6]:
+        emu.clear_log()
+        got = [d.id for d in await hybrid.ainvoke(query.text)]
+        assert [r.items for r in embedded(emu)] == [1], query.id
+        assert got == [d.id for d in hybrid.invoke(query.text)]
+        assert [d.id for d in await hybrid.ainvoke(query.text)] == got
+        assert [r.items for r in embedded(emu)] == [1], query.id  # both held since
+
+
 def test_composed_vector_store_and_sparse_index(emu: Any) -> None:
     dense = VikingEmbeddings(model="bge-m3", **viking_kwargs(emu))
     store = InMemoryVectorStore(dense)

@@ -17,7 +17,7 @@ from langchain_qdrant import SparseVector as QdrantSparseVector
 from langchain_mm_embed import SparseVector, VikingEmbeddings, VikingSparseEmbeddings
 from mm_embed import AsyncVikingClient, FullModalItem, ImageItem, VideoItem, sparse_index
 from mm_embed.emulator import sample_png
-from mm_embed.errors import InputError
+from mm_embed.errors import InputError, InternalServerError
 
 if TYPE_CHECKING:
     from mm_embed.emulator import Emulator
@@ -212,13 +212,14 @@ def test_paired_objects_ask_once_for_both_vectors(
 
 
 def test_partial_hits_and_expiry_ask_again(
-    viking_settings: dict[str, Any], requests_on: Callable[[str], int]
+    emulator: Emulator, viking_settings: dict[str, Any], requests_on: Callable[[str], int]
 ) -> None:
     dense = VikingEmbeddings(model="bge-m3", **viking_settings)
     sparse = VikingSparseEmbeddings.from_dense(dense, cache_ttl=0.2, cache_size=2)
     dense.embed_documents(["one", "two"])
-    sparse.embed_documents(["two", "three"])  # "three" is new: the list is asked again
+    sparse.embed_documents(["two", "three"])  # only "three" is new: only it is sent
     assert requests_on("viking") == 2
+    assert [r.items for r in emulator.log if r.embedded] == [2, 1]
     sparse.embed_documents(["two", "three"])
     assert requests_on("viking") == 2
     dense.embed_documents(["one"])  # evicted: only two texts fit
@@ -241,6 +242,23 @@ async def test_paired_async_asks_once(
     assert len(await sparse.aembed_weights(["brown fox"])) == 1
     assert len(await dense.aembed_query("brown fox")) == 512
     assert requests_on("viking") == 2
+
+
+async def test_concurrent_first_asks_share_one_request(
+    pair: tuple[VikingEmbeddings, VikingSparseEmbeddings], requests_on: Callable[[str], int]
+) -> None:
+    # A hybrid retriever's dense and sparse sides ask at the same moment: one request.
+    dense, sparse = pair
+    for n, query in enumerate(["first query", "second query"], start=1):
+        d, s = await asyncio.gather(dense.aembed_query(query), sparse.aembed_query(query))
+        assert requests_on("viking") == n
+        assert d == dense.embed_query(query) and s == sparse.embed_query(query)
+    # A worker thread (blocking call) and a task of the loop share one too.
+    d, s = await asyncio.gather(
+        asyncio.to_thread(dense.embed_documents, DOCS), sparse.aembed_documents(DOCS)
+    )
+    assert requests_on("viking") == 3
+    assert len(d) == len(s) == 3
 
 
 def test_pairing_shares_one_client(
@@ -280,3 +298,16 @@ def test_paired_input_errors_name_the_callers_index(
     with pytest.raises(InputError, match="wrap a single text in a list"):
         dense.embed_documents("a")  # type: ignore[arg-type]
     assert requests_on("viking") == 0
+
+
+def test_paired_provider_errors_name_the_callers_index(
+    emulator: Emulator, pair: tuple[VikingEmbeddings, VikingSparseEmbeddings]
+) -> None:
+    dense, sparse = pair
+    dense.embed_documents(["held"])
+    emulator.queue_faults("500")
+    with pytest.raises(InternalServerError) as info:
+        sparse.embed_documents(["held", "new", "held", "new"])  # only "new" is sent
+    assert (info.value.input_indices, info.value.failed_indices) == ((1, 3), (1, 3))
+    assert len(sparse.embed_documents(["held", "new"])) == 2  # asked again, not stuck
+    assert [r.items for r in emulator.log if r.route == "viking"] == [1, 1, 1]
