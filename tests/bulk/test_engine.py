@@ -249,3 +249,12 @@ def test_allocate(total: int, weights: list[int], expected: list[int]) -> None:
     shares = allocate(total, weights)
     assert shares.tolist() == expected
     assert int(shares.sum()) == (total if weights else 0)
+
+
+def test_fgclip_token_budget_is_charged_with_real_usage(emulator: Emulator) -> None:
+    with fgclip(emulator) as client:
+        engine = BulkEmbedder(client, tokens_per_minute=600_000, batch_size=8)
+        results = list(engine.stream(texts(20)))
+    limiter = engine.provider.limiter  # type: ignore[attr-defined]
+    assert all(r.ok for r in results)
+    assert limiter.consumed == sum(r.tokens for r in results) == engine.stats.tokens > 0

@@ -92,6 +92,12 @@ def embed_corpus(
     (``status`` ``complete``, ``interrupted`` or ``aborted``) otherwise.
     """
     started = time.monotonic()
+    try:
+        import pyarrow  # noqa: F401  (checked before any work: the writers need it)
+    except ImportError:
+        raise ConfigurationError(
+            "writing Parquet or JSONL needs pyarrow: pip install 'mm-embed[bulk]'"
+        ) from None
     out = Path(output)
     fmt = output_format or output_format_for(out)
     if fmt not in OUTPUT_FORMATS:
@@ -150,12 +156,14 @@ def embed_corpus(
         "check_duplicates": check_duplicates,
         **described,
     }
-    summary = BulkSummary(input=input_name, output=str(out), rejects_path=str(rejects_path))
+    summary = BulkSummary(
+        input=input_name, output=str(out), rejects_path=str(rejects_path), output_format=fmt
+    )
     checkpoint = Checkpoint(out, durable=durable)
     if checkpoint.exists and not resume and not overwrite:
         raise CheckpointError(
-            f"{checkpoint.dir} holds an unfinished run: pass resume to continue it, "
-            "or overwrite to start again"
+            f"{checkpoint.dir} holds an unfinished run: continue it with --resume "
+            "(resume=True), or start again with --overwrite (overwrite=True)"
         )
     if checkpoint.exists and resume:
         checkpoint.load()
@@ -173,7 +181,7 @@ def embed_corpus(
             summary.message = f"nothing to resume: {out} is complete"
             summary.extra["already_complete"] = True
             return summary
-        raise CheckpointError(f"{out} exists: pass overwrite to replace it (or resume)")
+        raise CheckpointError(f"{out} exists: replace it with --overwrite (overwrite=True)")
     else:
         checkpoint.create(settings)
 

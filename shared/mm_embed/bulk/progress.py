@@ -42,6 +42,7 @@ class BulkSummary:
     tokens_per_minute_budget: int | None = None
     wall_time: float = 0.0
     row_groups: int = 0
+    output_format: str = "parquet"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -70,7 +71,13 @@ def _k(value: float) -> str:
 
 
 def format_summary(summary: BulkSummary) -> str:
+    """The summary as the command prints it."""
     s = summary
+    if s.extra.get("already_complete"):
+        return f"mm-embed embed: {s.message}"
+    shape = f"{s.rows:,} rows" + (
+        f", {s.row_groups:,} row groups" if s.output_format == "parquet" else ""
+    )
     budget = f" (budget {s.tokens_per_minute_budget:,}/min)" if s.tokens_per_minute_budget else ""
     lines = [
         f"mm-embed embed: {s.status} in {s.wall_time:.1f}s"
@@ -81,7 +88,7 @@ def format_summary(summary: BulkSummary) -> str:
         f"{s.retries:,} retries, {s.failures:,} failed for good",
         f"  tokens    {s.tokens:,} this run, {s.tokens_per_minute:,.0f}/min{budget}; "
         f"{s.total_tokens:,} in the output",
-        f"  output    {s.output} ({s.rows:,} rows, {s.row_groups:,} row groups)",
+        f"  output    {s.output} ({shape})",
     ]
     if s.rejected and s.rejects_path:
         lines.append(f"  rejects   {s.rejects_path} ({s.rejected:,} items, with code and message)")
