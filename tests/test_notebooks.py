@@ -8,16 +8,11 @@ asserting their results so that a broken notebook fails instead of printing nons
 from __future__ import annotations
 
 import re
-import sys
+import tomllib
 from pathlib import Path
 
 import nbformat
 import pytest
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

@@ -13,7 +13,7 @@ classes refuse to pickle (a pickle of a ``SecretStr`` holds the plain value).
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import httpx
@@ -29,7 +29,7 @@ def _secret(value: str | SecretStr) -> SecretStr:
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class _NoPickle:

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 __all__ = [
@@ -62,7 +62,7 @@ def _hmac(key: bytes, text: str) -> bytes:
 def format_x_date(moment: datetime) -> str:
     """``YYYYMMDD'T'HHMMSS'Z'`` in UTC."""
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
+        moment = moment.astimezone(UTC)
     return moment.strftime("%Y%m%dT%H%M%SZ")
 
 

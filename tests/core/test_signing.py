@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ def _ids(vectors: list[dict[str, Any]]) -> list[str]:
 
 
 def _clock_at(x_date: str) -> datetime:
-    return datetime.strptime(x_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(x_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
 
 
 def _headers_added(vector: dict[str, Any]) -> dict[str, str]:
@@ -127,9 +127,9 @@ def test_auth_reads_the_body_and_never_prints_secrets() -> None:
 @pytest.mark.parametrize(
     ("moment", "expected"),
     [
-        (datetime(2024, 1, 15, 8, 30, 0, tzinfo=timezone.utc), "20240115T083000Z"),
+        (datetime(2024, 1, 15, 8, 30, 0, tzinfo=UTC), "20240115T083000Z"),
         (datetime(2024, 1, 15, 16, 30, 0, tzinfo=timezone(timedelta(hours=8))), "20240115T083000Z"),
-        (datetime(2025, 12, 31, 23, 59, 59, 999_999, tzinfo=timezone.utc), "20251231T235959Z"),
+        (datetime(2025, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC), "20251231T235959Z"),
     ],
 )
 def test_format_x_date_is_utc(moment: datetime, expected: str) -> None:
@@ -198,7 +198,7 @@ async def test_client_signs_what_it_sends(viking: Any) -> None:
 
 
 async def test_retry_is_signed_afresh(viking: Any) -> None:
-    start = datetime(2024, 1, 15, 8, 30, 0, tzinfo=timezone.utc)
+    start = datetime(2024, 1, 15, 8, 30, 0, tzinfo=UTC)
     ticks = itertools.count()
     provider = FakeViking(
         fault=lambda n, body, req: (

@@ -105,7 +105,7 @@ def signed_headers(
         path=path,
         headers=headers,
         body=raw,
-        x_date=x_date or format_x_date(dt.datetime.now(dt.timezone.utc)),
+        x_date=x_date or format_x_date(dt.datetime.now(dt.UTC)),
         query=query,
         session_token=session_token,
     )

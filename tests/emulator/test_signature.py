@@ -65,12 +65,12 @@ def test_tampered_body_with_matching_hash(emulator_session: Emulator) -> None:
 
 @pytest.mark.parametrize("minutes", [-16, 16, 60 * 24])
 def test_stale_or_future_x_date(emulator_session: Emulator, minutes: int) -> None:
-    moment = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=minutes)
+    moment = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)
     assert_unauthorized(viking_post(emulator_session, BODY, x_date=format_x_date(moment)))
 
 
 def test_x_date_within_skew(emulator_session: Emulator) -> None:
-    moment = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=14)
+    moment = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=14)
     assert viking_post(emulator_session, BODY, x_date=format_x_date(moment)).status_code == 200
 
 

@@ -74,10 +74,10 @@ def verify(
         raise AuthFailure(f"credential scope is not {region}/{SERVICE}")
     x_date = headers.get("x-date") or ""
     try:
-        signed_at = dt.datetime.strptime(x_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+        signed_at = dt.datetime.strptime(x_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
     except ValueError:
         raise AuthFailure("missing or malformed X-Date") from None
-    moment = now or dt.datetime.now(dt.timezone.utc)
+    moment = now or dt.datetime.now(dt.UTC)
     if abs((moment - signed_at).total_seconds()) > clock_skew_s:
         raise AuthFailure("X-Date is outside the accepted clock skew")
     if parsed.date != x_date[:8]:

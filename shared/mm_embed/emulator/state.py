@@ -131,6 +131,6 @@ class EmulatorState:
             return False
         try:
             await asyncio.wait_for(self._shutdown.wait(), timeout=seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True
