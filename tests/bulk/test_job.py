@@ -123,7 +123,10 @@ def test_resume_refuses_other_settings(emulator: Emulator, tmp_path: Path) -> No
 def test_interrupted_run_resumes_to_the_same_bytes_without_re_sending(
     emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    src = corpus(tmp_path / "c.jsonl", 140, bad={33: b"{oops"})
+    # Item 120 repeats the id of item 5: still a duplicate after a resume at item 60.
+    src = corpus(
+        tmp_path / "c.jsonl", 140, bad={33: b"{oops", 120: b'{"id": "d5", "text": "again"}'}
+    )
     clean = tmp_path / "clean.parquet"
     run(emulator, src, clean)
     emulator.clear_log()
@@ -149,15 +152,15 @@ def test_interrupted_run_resumes_to_the_same_bytes_without_re_sending(
     monkeypatch.setattr(Checkpoint, "commit_window", commit)
     second = run(emulator, src, out, resume=True)
     assert second.status == "complete" and second.exit_code == 1
-    assert second.resumed >= 90 and second.items == 140 and second.rejected == 1
+    assert second.resumed >= 90 and second.items == 140 and second.rejected == 2
     assert out.read_bytes() == clean.read_bytes()
     assert (tmp_path / "o.parquet.rejects.jsonl").read_bytes() == (
         tmp_path / "clean.parquet.rejects.jsonl"
     ).read_bytes()
     # Across both runs every item was embedded exactly once.
     counts = Counter(h for r in emulator.log if r.embedded for h in r.item_hashes)
-    texts = [f"document {i} on rivers" for i in range(140) if i != 33]
-    assert sorted(counts.values()) == [1] * 139
+    texts = [f"document {i} on rivers" for i in range(140) if i not in (33, 120)]
+    assert sorted(counts.values()) == [1] * 138
     assert set(counts) == {viking_hash(t) for t in texts}
 
 

@@ -99,6 +99,11 @@ def add_embed_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         help="token budget (viking default: the provider's 120000; 0 turns it off; fgclip: none)",
     )
     run.add_argument(
+        "--images-per-second",
+        type=_non_negative,
+        help="viking image budget (default: the provider's 15; 0 turns it off)",
+    )
+    run.add_argument(
         "--batch-size", type=_positive, help="items per call (default: the wire maximum)"
     )
     run.add_argument(
@@ -154,15 +159,17 @@ def _client(args: argparse.Namespace) -> Any:
             max_batch_size=args.batch_size,
         )
     from ..clients import VikingClient
-    from ..protocol.viking import DEFAULT_TOKENS_PER_MINUTE
+    from ..protocol.viking import DEFAULT_IMAGES_PER_SECOND, DEFAULT_TOKENS_PER_MINUTE
 
     budget = DEFAULT_TOKENS_PER_MINUTE if args.tokens_per_minute is None else args.tokens_per_minute
+    images = DEFAULT_IMAGES_PER_SECOND if args.images_per_second is None else args.images_per_second
     return VikingClient(
         base_url=args.base_url,
         timeout=args.timeout,
         max_retries=args.max_retries,
         max_concurrency=1,
         tokens_per_minute=budget or None,
+        images_per_second=images or None,
         max_batch_size=args.batch_size,
     )
 
