@@ -1,7 +1,8 @@
 """Every code block in README.md is executed or checked.
 
-* Python blocks run as they are, each in a fresh namespace and a temporary directory,
-  with the provider variables pointing at a running emulator. A block followed by a
+* Python blocks run as they are, each in a fresh namespace, with the provider variables
+  pointing at a running emulator, in one working directory shared by every block (as a
+  reader following along would: a later block may read a file an earlier one wrote). A block followed by a
   paragraph starting ``Output`` and a ``text`` block must print those lines: each line of
   the text block begins a printed line, in order.
 * Shell blocks: the two set-up commands at the top are what CI runs (and ``tests/demo``
@@ -22,6 +23,7 @@ import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,18 +78,29 @@ def test_readme_has_the_two_setup_commands_first() -> None:
     assert len(PYTHON_BLOCKS) >= 20
 
 
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("readme")
+
+
+def _provider_env(emu: Any) -> dict[str, str]:
+    return {
+        "FGCLIP_API_KEY": emu.api_key,
+        "FGCLIP_BASE_URL": emu.url,
+        "VOLC_ACCESSKEY": emu.access_key,
+        "VOLC_SECRETKEY": emu.secret_key,
+        "VIKING_BASE_URL": emu.url,
+    }
+
+
 @pytest.fixture
 def readme_env(
-    emulator_session: object, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    emulator_session: Any, monkeypatch: pytest.MonkeyPatch, workdir: Path
 ) -> Iterator[None]:
-    emu = emulator_session
-    monkeypatch.setenv("FGCLIP_API_KEY", emu.api_key)  # type: ignore[attr-defined]
-    monkeypatch.setenv("FGCLIP_BASE_URL", emu.url)  # type: ignore[attr-defined]
-    monkeypatch.setenv("VOLC_ACCESSKEY", emu.access_key)  # type: ignore[attr-defined]
-    monkeypatch.setenv("VOLC_SECRETKEY", emu.secret_key)  # type: ignore[attr-defined]
-    monkeypatch.setenv("VIKING_BASE_URL", emu.url)  # type: ignore[attr-defined]
+    for name, value in _provider_env(emulator_session).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.delenv("VIKING_TOKEN", raising=False)
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(workdir)
     yield
     if "llama_index.core" in sys.modules:  # an example sets the global embed model
         from llama_index.core import Settings
@@ -136,7 +149,7 @@ def _run_serve(command: list[str], env: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize(("line_no", "line"), SHELL_LINES, ids=[f"line{n}" for n, _ in SHELL_LINES])
-def test_shell_line_runs(line_no: int, line: str, tmp_path: Path) -> None:
+def test_shell_line_runs(line_no: int, line: str, workdir: Path, emulator_session: Any) -> None:
     command = shlex.split(line.split(">")[0])
     if command[0] == "pytest":
         # Covered by the plain ``pytest`` run itself: the paths must be in its testpaths.
@@ -146,12 +159,13 @@ def test_shell_line_runs(line_no: int, line: str, tmp_path: Path) -> None:
         return
     assert command[0] == "mm-embed", f"README.md:{line_no}: undocumented kind of command"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FGCLIP_", "VOLC_", "VIKING_"))}
+    env.update(_provider_env(emulator_session))
     if command[1] == "serve":
         _run_serve(command, env)
         return
     done = subprocess.run(
         [sys.executable, "-m", "mm_embed", *command[1:]],
-        cwd=tmp_path,
+        cwd=workdir,
         env=env,
         capture_output=True,
         text=True,
@@ -160,7 +174,7 @@ def test_shell_line_runs(line_no: int, line: str, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     if ">" in line:
-        target = tmp_path / line.split(">")[1].strip()
+        target = workdir / line.split(">")[1].strip()
         target.write_text(done.stdout)
         assert target.stat().st_size > 0
 
