@@ -167,7 +167,7 @@ def viking_signed(
         path=VIKING_PATH,
         headers=headers,
         body=raw,
-        x_date=format_x_date(when or datetime.datetime.now(datetime.timezone.utc)),
+        x_date=format_x_date(when or datetime.datetime.now(datetime.UTC)),
     )
     return {**headers, **parts.headers_added}
 

@@ -97,7 +97,7 @@ def tampered_signature(emu: Emulator, http: httpx.Client) -> httpx.Response:
     return http.post(emu.url + VIKING_PATH, content=VK_OK, headers=headers)
 
 
-HOUR_AGO = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
+HOUR_AGO = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
 JSON = {"Content-Type": "application/json"}
 
 ABUSES = [
