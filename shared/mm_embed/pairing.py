@@ -27,9 +27,13 @@ also names the caller's ``texts[i]``. ``partial_result`` is ``None`` on these er
 the texts that did succeed before the fetch gave up are kept in the cache instead, so
 retrying the same call fetches only the ones that failed.
 
-One case is not coalesced, to avoid a deadlock: a *blocking* call on an event loop's
-thread whose text a task of that same loop is fetching fetches the text itself (it
-cannot wait for a task its own thread has to run).
+Blocking calls made on an event loop's thread (LlamaIndex's Qdrant store calls its
+sparse function inside ``aquery``) cannot wait for a task of that loop: the task needs
+the thread they block. A task therefore yields to its loop once before sending; a
+blocking call of that thread that asks for the same text meanwhile (a retriever task
+started alongside) takes the texts over and sends them in its own request, which
+serves both. Only when the task's request is already under way does such a call send
+the text again, rather than deadlock.
 """
 
 from __future__ import annotations
@@ -93,6 +97,12 @@ class _Flight:
         self.positions = {key: i for i, key in enumerate(keys)}
         self.thread = threading.get_ident()
         self.task = task
+        #: A blocking caller fetches at once; a task first yields to its loop once.
+        self.started = task is None
+        #: Taken over (before it started) by a blocking call of the task's own thread.
+        self.taken_over = False
+        #: Flights this one took over: settled from this one's outcome.
+        self.adopted: list[_Flight] = []
         self.future: Future[_Outcome] = Future()
         # A running future cannot be cancelled: a waiter's cancellation (propagated by
         # asyncio.wrap_future) must not cancel the fetch other callers wait on.
@@ -108,6 +118,12 @@ class _Flight:
         if thread != self.thread:
             return True
         return task is not None and self.task is not None and task is not self.task
+
+    def can_take_over(self, thread: int, task: asyncio.Task[Any] | None) -> bool:
+        """Whether a blocking call (``task`` is ``None``) on ``thread`` may send this
+        flight's texts itself, in its own request, instead of a task of its loop that
+        registered them but has not sent them yet."""
+        return task is None and thread == self.thread and self.task is not None and not self.started
 
 
 @dataclass
@@ -240,7 +256,7 @@ class DenseSparseCache:
         pending = list(dict.fromkeys(keys))
         for attempt in range(2):
             plan = self._plan(pending, me if attempt == 0 else None, task)
-            if plan.own is not None:
+            if plan.own is not None and await self._start(plan.own):
                 try:
                     result = await afetch([key[3] for key in plan.own.keys])
                 except BaseException as exc:
@@ -249,7 +265,10 @@ class DenseSparseCache:
                         raise
                 else:
                     self._finish(plan.own, result, None)
-            for flight in set(plan.waits.values()):
+            waits = set(plan.waits.values())
+            if plan.own is not None and plan.own.taken_over:
+                waits.add(plan.own)
+            for flight in waits:
                 await asyncio.wrap_future(flight.future)
             pending = self._collect(keys, plan, found)
             if not pending:
@@ -258,18 +277,47 @@ class DenseSparseCache:
 
     # ------------------------------------------------------------------ internals
 
+    async def _start(self, flight: _Flight) -> bool:
+        """Yield to the loop once before a task sends its flight; ``False`` when a
+        blocking call of the loop's thread took it over meanwhile.
+
+        Frameworks call blocking functions from async code (LlamaIndex's Qdrant store
+        calls its sparse function inside ``aquery``): when such a call asks for a text
+        a task of the same loop is fetching, it cannot wait (the task needs the thread it
+        blocks). Deferring the send by one loop turn lets a call made by a task started
+        alongside (``asyncio.gather`` of a dense and a sparse retriever) take the texts
+        over and send them once, instead of both sending them.
+        """
+        try:
+            await asyncio.sleep(0)
+        except BaseException as exc:
+            if self._claim(flight):
+                self._finish(flight, None, exc)
+            raise
+        return self._claim(flight)
+
+    def _claim(self, flight: _Flight) -> bool:
+        with self._lock:
+            if flight.taken_over:
+                return False
+            flight.started = True
+            return True
+
     def _plan(
         self, pending: list[Key], thread: int | None, task: asyncio.Task[Any] | None
     ) -> _Plan:
         """Sort ``pending`` into held, in flight (to wait for) and to fetch now.
 
         ``thread``: the caller's thread, or ``None`` to wait for nobody. Texts in a
-        flight the caller may not wait for (:meth:`_Flight.can_wait`) are fetched again.
+        flight the caller may not wait for (:meth:`_Flight.can_wait`) are fetched again;
+        a flight it may take over (:meth:`_Flight.can_take_over`) is fetched whole in
+        the caller's request, and settled from it.
         """
         found: dict[Key, PairEntry] = {}
         waits: dict[Key, _Flight] = {}
         send: list[Key] = []
         register: list[Key] = []
+        adopted: list[_Flight] = []
         with self._lock:
             now = self._clock()
             for key in pending:
@@ -281,14 +329,24 @@ class DenseSparseCache:
                 if slot is not None:
                     del self._entries[key]
                 flight = self._in_flight.get(key)
-                if flight is not None and thread is not None and flight.can_wait(thread, task):
-                    waits[key] = flight
-                    continue
+                if flight is not None and thread is not None:
+                    if flight.can_wait(thread, task):
+                        waits[key] = flight
+                        continue
+                    if flight.can_take_over(thread, task) and flight not in adopted:
+                        adopted.append(flight)
                 send.append(key)
                 if flight is None:
                     register.append(key)
-            own = _Flight(send, task) if send else None
+            # A flight taken over is sent whole, in this caller's one request.
+            asked = set(send)
+            extra = list(dict.fromkeys(k for f in adopted for k in f.keys if k not in asked))
+            own = _Flight(send + extra, task) if send else None
             if own is not None:
+                own.adopted = adopted
+                for flight in adopted:
+                    flight.started = flight.taken_over = True
+                    register += [k for k in flight.keys if self._in_flight.get(k) is flight]
                 self._in_flight.update(dict.fromkeys(register, own))
             self.reused += len(found)
             self.coalesced += len(waits)
@@ -323,6 +381,8 @@ class DenseSparseCache:
                         del self._in_flight[key]
                 self._evict()
             flight.future.set_result(_Outcome(entries, error))
+            for other in flight.adopted:
+                other.future.set_result(_adopted_outcome(flight, other, entries, error))
 
     def _evict(self) -> None:
         if len(self._entries) <= self.max_entries:
@@ -342,13 +402,16 @@ class DenseSparseCache:
         retry: list[Key] = []
         failed: list[tuple[Key, _Flight]] = []
         waits = list(plan.waits.items())
-        own = [(key, plan.own) for key in plan.own.keys] if plan.own is not None else []
+        # The own flight may also hold texts of a flight it took over: not this caller's.
+        own = [(k, plan.own) for k in plan.own.keys if k in mine] if plan.own is not None else []
         for key, flight in own + waits:
             outcome = flight.future.result()
             entry = outcome.entries[flight.positions[key]]
             if entry is not None:
                 found[key] = entry
-            elif flight is not plan.own and _not_ours(outcome.error, flight, mine):
+            elif (flight is not plan.own or flight.taken_over) and _not_ours(
+                outcome.error, flight, mine
+            ):
                 retry.append(key)
             else:
                 failed.append((key, flight))
@@ -392,6 +455,18 @@ def _entries_of(result: EmbeddingResult, count: int, *, complete: bool) -> list[
     return entries
 
 
+def _adopted_outcome(
+    flight: _Flight, other: _Flight, entries: list[PairEntry | None], error: BaseException | None
+) -> _Outcome:
+    """The outcome of ``other`` (taken over) from that of ``flight``, which sent its
+    texts: entries and error indices moved to positions in ``other``'s texts."""
+    mine = [entries[flight.positions[key]] for key in other.keys]
+    if error is None:
+        return _Outcome(mine, None)
+    lost = {key for key, entry in zip(other.keys, mine, strict=True) if entry is None}
+    return _Outcome(mine, _for_caller(error, flight, other.keys, lost))
+
+
 def _not_ours(error: BaseException | None, flight: _Flight, mine: set[Key]) -> bool:
     """Whether a waiter should fetch again rather than fail: the fetch's own caller was
     cancelled or interrupted, or refused another caller's input before sending."""
@@ -421,7 +496,7 @@ def _for_caller(
 
     mapped = copy.copy(error)
     mapped.input_indices = callers(error.input_indices)
-    mapped.failed_indices = tuple(sorted(i for key in lost for i in positions[key]))
+    mapped.failed_indices = tuple(sorted(i for key in lost for i in positions.get(key, ())))
     mapped.partial_result = None
     if isinstance(mapped, InputError) and isinstance(error, InputError) and error.index is not None:
         index = callers([error.index])

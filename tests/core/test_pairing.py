@@ -329,6 +329,50 @@ async def test_a_blocking_call_on_the_loop_thread_fetches_itself_instead_of_dead
     assert text_of((await asyncio.wait_for(task, WAIT))[0]) == "q"
 
 
+async def test_a_blocking_call_on_the_loop_thread_takes_over_a_fetch_not_yet_sent() -> None:
+    # LlamaIndex's Qdrant store calls its sparse function synchronously inside aquery,
+    # while the dense retriever's task (started alongside) embeds the same query.
+    cache, provider, blocking = DenseSparseCache(), AsyncProvider(), Provider()
+    got: list[list[PairEntry]] = []
+
+    async def sparse_side() -> None:
+        got.append(cache.get_or_fetch(["r", "q"], blocking, **MODEL))
+
+    dense_side = cache.aget_or_fetch(["q", "p"], provider, **MODEL)
+    by_task, _ = await asyncio.wait_for(asyncio.gather(dense_side, sparse_side()), WAIT)
+    assert blocking.calls == [["r", "q", "p"]] and provider.calls == []  # one request
+    assert [text_of(e) for e in by_task] == ["q", "p"]
+    assert by_task[0] is got[0][1]
+    assert len(cache.get_or_fetch(["p", "q", "r"], blocking, **MODEL)) == 3
+    assert len(blocking.calls) == 1
+
+
+async def test_errors_of_a_fetch_taken_over_reach_the_task_with_its_indices() -> None:
+    cache, provider, blocking = DenseSparseCache(), AsyncProvider(), Provider()
+    # Sent by the blocking call: ["c", "b", "x", "a"]; the provider refuses "a" (position 3).
+    blocking.fail = BadRequestError("refused", status_code=400, input_indices=[3])
+    errors: list[BadRequestError] = []
+
+    async def sparse_side() -> None:
+        try:
+            cache.get_or_fetch(["c", "b"], blocking, **MODEL)
+        except BadRequestError as exc:
+            errors.append(exc)
+
+    dense_side = cache.aget_or_fetch(["x", "a", "b"], provider, **MODEL)
+    results = await asyncio.wait_for(
+        asyncio.gather(dense_side, sparse_side(), return_exceptions=True), WAIT
+    )
+    assert blocking.calls == [["c", "b", "x", "a"]] and provider.calls == []
+    (blocking_error,) = errors
+    assert (blocking_error.input_indices, blocking_error.failed_indices) == ((), (0, 1))
+    task_error = results[0]
+    assert isinstance(task_error, BadRequestError)
+    assert (task_error.input_indices, task_error.failed_indices) == ((1,), (0, 1, 2))
+    blocking.fail = None
+    assert len(await cache.aget_or_fetch(["x", "a", "b"], provider, **MODEL)) == 3
+
+
 async def test_a_waiter_whose_fetch_was_cancelled_fetches_itself() -> None:
     cache, provider = DenseSparseCache(), AsyncProvider()
     provider.gate.clear()
