@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from pydantic import Field, PrivateAttr, SecretStr, model_validator
-from typing_extensions import Self
 
 from mm_embed import AsyncVikingClient, EmbeddingResult, VikingClient
 from mm_embed.errors import ConfigurationError

@@ -63,8 +63,9 @@ def viking_hybrid_fns(
 
     ``dense_model`` (and ``sparse_model``, built from ``dense_model``'s settings when
     omitted) are paired through a :class:`DenseSparsePair`: from now on a text call of
-    either one requests dense and sparse vectors together and leaves the other half for
-    the other one, for at most ``ttl_seconds``. Use ``dense_model`` as the index's
+    either one requests dense and sparse vectors together, a call for a text already
+    being requested waits for that request, and both vectors are kept for
+    ``ttl_seconds`` (at most ``max_entries`` texts). Use ``dense_model`` as the index's
     ``embed_model`` and pass the functions to ``QdrantVectorStore(enable_hybrid=True)``.
 
     Raises :class:`mm_embed.ConfigurationError` when the model has no sparse vectors or

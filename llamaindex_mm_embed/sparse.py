@@ -8,7 +8,6 @@ from typing import ClassVar
 from llama_index.core.base.embeddings.base_sparse import BaseSparseEmbedding, SparseEmbedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 
-from mm_embed import EmbeddingResult
 from mm_embed.protocol import viking as proto
 
 from ._common import sparse_rows
@@ -64,38 +63,29 @@ class VikingSparseEmbedding(VikingSettings, BaseSparseEmbedding):
 
     def _texts(self, texts: Sequence[str]) -> list[SparseEmbedding]:
         pair = self._pair
-        if pair is None:
-            result = self.client.embed(
-                texts,
-                model=self.model_name,
-                model_version=self.model_version,
-                return_dense=False,
-                return_sparse=True,
-            )
-            return sparse_rows(result)
-
-        def both(missing: list[str]) -> EmbeddingResult:
-            return self.client.embed(missing, **pair.request_options(), return_sparse=True)
-
-        return pair.resolve("sparse", texts, both)
+        if pair is not None:
+            return pair.texts("sparse", self.client, texts)
+        result = self.client.embed(
+            texts,
+            model=self.model_name,
+            model_version=self.model_version,
+            return_dense=False,
+            return_sparse=True,
+        )
+        return sparse_rows(result)
 
     async def _atexts(self, texts: Sequence[str]) -> list[SparseEmbedding]:
         pair = self._pair
-        if pair is None:
-            result = await self.async_client.embed(
-                texts,
-                model=self.model_name,
-                model_version=self.model_version,
-                return_dense=False,
-                return_sparse=True,
-            )
-            return sparse_rows(result)
-
-        async def both(missing: list[str]) -> EmbeddingResult:
-            client = self.async_client
-            return await client.embed(missing, **pair.request_options(), return_sparse=True)
-
-        return await pair.aresolve("sparse", texts, both)
+        if pair is not None:
+            return await pair.atexts("sparse", self.async_client, texts)
+        result = await self.async_client.embed(
+            texts,
+            model=self.model_name,
+            model_version=self.model_version,
+            return_dense=False,
+            return_sparse=True,
+        )
+        return sparse_rows(result)
 
     def _get_query_embedding(self, query: str) -> SparseEmbedding:
         return self._texts([query])[0]

@@ -9,7 +9,7 @@ from llama_index.core.base.embeddings.base import Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.embeddings import MultiModalEmbedding
 
-from mm_embed import EmbeddingResult, FullModalItem, ImageItem, TextImageItem, VideoItem
+from mm_embed import FullModalItem, ImageItem, TextImageItem, VideoItem
 from mm_embed.inputs import ImageSource, TextItem, VikingItem
 from mm_embed.protocol import viking as proto
 
@@ -97,22 +97,13 @@ class VikingEmbedding(VikingSettings, MultiModalEmbedding):
         pair = self._pair
         if pair is None:
             return self._embed(texts)
-
-        def both(missing: list[str]) -> EmbeddingResult:
-            return self.client.embed(missing, **pair.request_options(), return_sparse=True)
-
-        return pair.resolve("dense", texts, both)
+        return pair.texts("dense", self.client, texts)
 
     async def _atexts(self, texts: Sequence[str]) -> list[Embedding]:
         pair = self._pair
         if pair is None:
             return await self._aembed(texts)
-
-        async def both(missing: list[str]) -> EmbeddingResult:
-            client = self.async_client
-            return await client.embed(missing, **pair.request_options(), return_sparse=True)
-
-        return await pair.aresolve("dense", texts, both)
+        return await pair.atexts("dense", self.async_client, texts)
 
     def _get_query_embedding(self, query: str) -> Embedding:
         return self._texts([query])[0]

@@ -15,18 +15,19 @@ from llama_index.core.retrievers import QueryFusionRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 from llama_index.vector_stores.qdrant import QdrantVectorStore
 from pymilvus import MilvusClient
-from qdrant_client import QdrantClient
+from qdrant_client import AsyncQdrantClient, QdrantClient
 
 from llamaindex_mm_embed import VikingEmbedding, viking_hybrid_fns
 from llamaindex_mm_embed.retrievers import HybridStoreRetriever, WeightedFusionRetriever
 from mm_embed import VikingClient
 from mm_embed.errors import InputError
 from mm_embed.hybrid import MilvusHybrid, QdrantHybrid, fuse
-from mm_embed.samples import load_corpus
+from mm_embed.samples import load_corpus, load_queries
 
 CORPUS = load_corpus()
 TEXTS = [d.text for d in CORPUS]
 IDS = [d.id for d in CORPUS]
+QUERIES = load_queries()
 
 pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
 
@@ -184,6 +185,46 @@ def test_fusing_llamaindex_qdrant_dense_and_sparse_retrievers(emu: Any) -> None:
             query
         )
         assert fused[0].node.get_content() == expected
+
+
+async def test_async_fusion_of_dense_and_sparse_sends_one_request_per_new_query(
+    emu: Any,
+) -> None:
+    """``aretrieve`` of a fusion retriever runs the dense and the sparse retriever
+    concurrently: the dense one embeds the query in a task while the store calls its
+    sparse function synchronously on the loop's thread. With paired Viking models the
+    two share one request per new query (they used to send one each)."""
+    dense = VikingEmbedding(
+        access_key=emu.access_key, secret_key=emu.secret_key, base_url=emu.url, model_name="bge-m3"
+    )
+    doc_fn, query_fn = viking_hybrid_fns(dense)
+    store = QdrantVectorStore(
+        "li_async",
+        aclient=AsyncQdrantClient(":memory:"),
+        enable_hybrid=True,
+        sparse_doc_fn=doc_fn,
+        sparse_query_fn=query_fn,
+    )
+    index = VectorStoreIndex(
+        nodes=[],
+        storage_context=StorageContext.from_defaults(vector_store=store),
+        embed_model=dense,
+    )
+    await index.ainsert_nodes([TextNode(text=t) for t in TEXTS])
+    dense_r = index.as_retriever(similarity_top_k=10)
+    sparse_r = index.as_retriever(vector_store_query_mode="sparse", sparse_top_k=10)
+    ours = WeightedFusionRetriever([dense_r, sparse_r], top_k=5)
+    theirs = QueryFusionRetriever(
+        [dense_r, sparse_r], llm=MockLLM(), num_queries=1, mode="relative_score", similarity_top_k=5
+    )
+    for n, query in enumerate(QUERIES[:4]):
+        for fusion in (ours, theirs):
+            emu.clear_log()
+            text = f"{query.text} ({n}, {type(fusion).__name__})"  # a new query each time
+            hits = await fusion.aretrieve(text)
+            assert [r.items for r in embedded(emu)] == [1], text
+            assert len(hits) == 5
+    await dense.aclose()
 
 
 def test_store_retriever_over_qdrant_and_milvus(

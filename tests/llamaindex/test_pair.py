@@ -1,4 +1,5 @@
-"""DenseSparsePair: the short-lived store that lets one call serve dense and sparse (no network)."""
+"""DenseSparsePair: the short-lived store that lets one call serve dense and sparse
+(no network)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def dense() -> VikingEmbedding:
     return VikingEmbedding(token="t", model_name="bge-m3")
 
 
-def test_other_half_is_taken_once(dense: VikingEmbedding) -> None:
+def test_both_halves_are_kept_until_they_expire(dense: VikingEmbedding) -> None:
     pair, provider = DenseSparsePair(dense), FakeProvider()
     vectors = pair.resolve("dense", ["aa", "b", "aa"], provider)
     assert provider.calls == [["aa", "b"]]  # duplicates asked once
@@ -50,10 +51,11 @@ def test_other_half_is_taken_once(dense: VikingEmbedding) -> None:
     sparse = pair.resolve("sparse", ["b", "aa"], provider)
     assert provider.calls == [["aa", "b"]]  # served from the store
     assert [set(s.values()) for s in sparse] == [{1.0}, {1.0}]
-    assert len(pair) == 0  # both halves taken: nothing kept
-    pair.resolve("sparse", ["b"], provider)  # a second take asks again
-    assert provider.calls[-1] == ["b"]
-    assert (pair.reused, pair.fetched) == (2, 3)
+    assert len(pair) == 2  # both halves stay, for either side and any number of asks
+    assert pair.resolve("sparse", ["b"], provider) == sparse[:1]
+    assert pair.resolve("dense", ["b"], provider) == [[1.0, 1.0]]
+    assert provider.calls == [["aa", "b"]]
+    assert (pair.reused, pair.fetched) == (4, 2)
 
 
 async def test_async_and_sparse_first(dense: VikingEmbedding) -> None:
@@ -71,10 +73,31 @@ def test_halves_expire_and_the_store_is_bounded(dense: VikingEmbedding) -> None:
     assert len(pair) == 2  # the oldest was evicted
     pair.resolve("sparse", ["a"], provider)
     assert provider.calls[-1] == ["a"]
+    pair.resolve("sparse", ["a"], provider)
+    assert len(provider.calls) == 2
     clock.now = 10.5
     pair.resolve("sparse", ["c"], provider)  # expired: asked again
     assert provider.calls[-1] == ["c"]
-    assert len(pair) == 1  # only the dense half of "c" is left
+    assert len(pair) == 2
+
+
+async def test_concurrent_sides_share_one_call(dense: VikingEmbedding) -> None:
+    import asyncio
+
+    pair, provider = DenseSparsePair(dense), FakeProvider()
+    gate = asyncio.Event()
+
+    async def slow(texts: list[str]) -> EmbeddingResult:
+        await asyncio.wait_for(gate.wait(), 5)
+        return provider(texts)
+
+    both = asyncio.gather(pair.aresolve("dense", ["q"], slow), pair.aresolve("sparse", ["q"], slow))
+    await asyncio.sleep(0.01)
+    gate.set()
+    dense_q, sparse_q = await asyncio.wait_for(both, 5)
+    assert provider.calls == [["q"]]
+    assert dense_q == [[1.0, 1.0]] and list(sparse_q[0].values()) == [1.0]
+    assert (pair.coalesced, pair.fetched) == (1, 1)
 
 
 def test_a_half_serves_only_the_same_request(dense: VikingEmbedding) -> None:
