@@ -165,14 +165,17 @@ class DenseSparseCache:
         self.max_entries = max_entries
         self._clock = clock
         self._lock = threading.Lock()
-        self._entries: OrderedDict[Key, _Slot] = OrderedDict()
+        self._entries: OrderedDict[Key, _Slot] = OrderedDict()  # least recently used first
+        # One ttl for all: arrival order is expiry order, so expired texts leave from
+        # the front of this one without scanning the cache.
+        self._arrivals: OrderedDict[Key, None] = OrderedDict()
         self._in_flight: dict[Key, _Flight] = {}
         self.reused = 0
         self.coalesced = 0
         self.fetched = 0
 
     def __len__(self) -> int:
-        """Texts held (expired ones included until they are next looked at)."""
+        """Texts held (expired ones leave at the next lookup or arrival)."""
         with self._lock:
             return len(self._entries)
 
@@ -186,6 +189,7 @@ class DenseSparseCache:
         """Drop every held vector (fetches in flight still complete for their askers)."""
         with self._lock:
             self._entries.clear()
+            self._arrivals.clear()
 
     def __getstate__(self) -> dict[str, Any]:
         return {"ttl_seconds": self.ttl_seconds, "max_entries": self.max_entries}
@@ -223,7 +227,7 @@ class DenseSparseCache:
         # it waits for nobody, so there is never a third.
         for attempt in range(2):
             plan = self._plan(pending, me if attempt == 0 else None, None)
-            if plan.own is not None:
+            if plan.own is not None and self._claim(plan.own):
                 try:
                     result = fetch([key[3] for key in plan.own.keys])
                 except BaseException as exc:
@@ -297,10 +301,13 @@ class DenseSparseCache:
         return self._claim(flight)
 
     def _claim(self, flight: _Flight) -> bool:
+        """Mark ``flight`` as being sent by its caller (``False``: it was taken over)."""
         with self._lock:
             if flight.taken_over:
+                self.coalesced += len(flight.keys)
                 return False
             flight.started = True
+            self.fetched += len(flight.keys)
             return True
 
     def _plan(
@@ -327,7 +334,7 @@ class DenseSparseCache:
                     found[key] = slot.entry
                     continue
                 if slot is not None:
-                    del self._entries[key]
+                    self._drop(key)
                 flight = self._in_flight.get(key)
                 if flight is not None and thread is not None:
                     if flight.can_wait(thread, task):
@@ -350,7 +357,6 @@ class DenseSparseCache:
                 self._in_flight.update(dict.fromkeys(register, own))
             self.reused += len(found)
             self.coalesced += len(waits)
-            self.fetched += len(send)
         return _Plan(found, waits, own)
 
     def _finish(
@@ -377,21 +383,33 @@ class DenseSparseCache:
                     if entry is not None:
                         self._entries[key] = _Slot(entry, expires)
                         self._entries.move_to_end(key)
+                        self._arrivals[key] = None
+                        self._arrivals.move_to_end(key)
                     if self._in_flight.get(key) is flight:
                         del self._in_flight[key]
                 self._evict()
             flight.future.set_result(_Outcome(entries, error))
             for other in flight.adopted:
-                other.future.set_result(_adopted_outcome(flight, other, entries, error))
+                try:
+                    outcome = _adopted_outcome(flight, other, entries, error)
+                except Exception as exc:  # its callers must wake up whatever happens
+                    outcome = _Outcome([None] * len(other.keys), error or exc)
+                other.future.set_result(outcome)
 
     def _evict(self) -> None:
-        if len(self._entries) <= self.max_entries:
-            return
+        """Drop expired texts, then the least recently used beyond ``max_entries``."""
         now = self._clock()
-        for key in [key for key, slot in self._entries.items() if slot.expires <= now]:
-            del self._entries[key]
+        while self._arrivals:
+            oldest = next(iter(self._arrivals))
+            if self._entries[oldest].expires > now:
+                break
+            self._drop(oldest)
         while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+            self._drop(next(iter(self._entries)))
+
+    def _drop(self, key: Key) -> None:
+        del self._entries[key]
+        del self._arrivals[key]
 
     def _collect(self, keys: list[Key], plan: _Plan, found: dict[Key, PairEntry]) -> list[Key]:
         """Fill ``found`` from the plan's finished flights; return the texts to fetch

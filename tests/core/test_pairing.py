@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import pickle
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -341,6 +342,7 @@ async def test_a_blocking_call_on_the_loop_thread_takes_over_a_fetch_not_yet_sen
     dense_side = cache.aget_or_fetch(["q", "p"], provider, **MODEL)
     by_task, _ = await asyncio.wait_for(asyncio.gather(dense_side, sparse_side()), WAIT)
     assert blocking.calls == [["r", "q", "p"]] and provider.calls == []  # one request
+    assert (cache.fetched, cache.coalesced) == (3, 2)  # the task's two came with it
     assert [text_of(e) for e in by_task] == ["q", "p"]
     assert by_task[0] is got[0][1]
     assert len(cache.get_or_fetch(["p", "q", "r"], blocking, **MODEL)) == 3
@@ -403,6 +405,61 @@ async def test_a_cancelled_waiter_does_not_cancel_the_fetch() -> None:
     assert text_of((await asyncio.wait_for(owner, WAIT))[0]) == "q"
     assert text_of((await cache.aget_or_fetch(["q"], provider, **MODEL))[0]) == "q"
     assert provider.calls == [["q"]]
+
+
+def test_many_threads_and_tasks_send_each_text_once() -> None:
+    """Blocking callers on 4 threads and 8 tasks on 2 event loops ask for random,
+    overlapping lists (with repeats) while fetches are slow: every text reaches the
+    provider exactly once, and every caller gets its own texts in its own order."""
+    cache = DenseSparseCache(ttl_seconds=3600)
+    texts = [f"t{i}" for i in range(60)]
+    sent: list[str] = []
+    lock = threading.Lock()
+    problems: list[str] = []
+
+    def record(batch: list[str]) -> EmbeddingResult:
+        with lock:
+            sent.extend(batch)
+        return result_for(batch, 0)
+
+    def fetch(batch: list[str]) -> EmbeddingResult:
+        time.sleep(0.003)
+        return record(batch)
+
+    async def afetch(batch: list[str]) -> EmbeddingResult:
+        await asyncio.sleep(0.003)
+        return record(batch)
+
+    def check(asked: list[str], entries: list[PairEntry]) -> None:
+        if [text_of(e) for e in entries] != asked:
+            problems.append(f"wrong vectors for {asked}")
+
+    def blocking_caller(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(15):
+            asked = rng.sample(texts, 6) * 2
+            check(asked, cache.get_or_fetch(asked, fetch, **MODEL))
+
+    async def task_caller(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(15):
+            asked = rng.sample(texts, 6)
+            check(asked, await cache.aget_or_fetch(asked, afetch, **MODEL))
+
+    async def tasks(first: int) -> None:
+        await asyncio.gather(*(task_caller(first + i) for i in range(4)))
+
+    workers = [threading.Thread(target=blocking_caller, args=(i,)) for i in range(4)]
+    workers += [threading.Thread(target=asyncio.run, args=(tasks(10 * k),)) for k in (1, 2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(WAIT * 2)
+        assert not worker.is_alive()
+    assert problems == []
+    assert sorted(sent) == sorted(set(sent))  # no text sent twice
+    assert cache.fetched == len(sent) and len(cache) == len(sent)
+    assert cache.reused + cache.coalesced > 0
 
 
 # --------------------------------------------------------------------------- errors

@@ -78,7 +78,7 @@ def test_halves_expire_and_the_store_is_bounded(dense: VikingEmbedding) -> None:
     clock.now = 10.5
     pair.resolve("sparse", ["c"], provider)  # expired: asked again
     assert provider.calls[-1] == ["c"]
-    assert len(pair) == 2
+    assert len(pair) == 1  # "a" expired too and left when "c" arrived
 
 
 async def test_concurrent_sides_share_one_call(dense: VikingEmbedding) -> None:
