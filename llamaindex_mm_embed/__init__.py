@@ -6,7 +6,8 @@
 * :class:`VikingSparseEmbedding`: a ``BaseSparseEmbedding`` with stable integer indices.
 * :func:`qdrant_sparse_fns`, :func:`viking_hybrid_fns`: the sparse functions of
   ``QdrantVectorStore(enable_hybrid=True)``; the latter asks the provider once per text
-  for dense and sparse vectors of the same model (:class:`DenseSparsePair`).
+  for dense and sparse vectors of the same model (:class:`DenseSparsePair`, on the
+  core's :class:`mm_embed.pairing.DenseSparseCache`).
 * :class:`WeightedFusionRetriever`: fuses any retrievers with
   :func:`mm_embed.hybrid.fuse`, honouring weights in every mode;
   :class:`HybridStoreRetriever` searches an :mod:`mm_embed.hybrid` store.

@@ -67,6 +67,9 @@ def viking_hybrid_fns(
     being requested waits for that request, and both vectors are kept for
     ``ttl_seconds`` (at most ``max_entries`` texts). Use ``dense_model`` as the index's
     ``embed_model`` and pass the functions to ``QdrantVectorStore(enable_hybrid=True)``.
+    ``max_entries`` must hold one insert batch of the index (``insert_batch_size``,
+    2048 by default) for the store's sparse calls to find every text; each held text
+    takes about 10-25 KiB.
 
     Raises :class:`mm_embed.ConfigurationError` when the model has no sparse vectors or
     the two models differ in model, version or endpoint.

@@ -141,6 +141,10 @@ class DenseSparseCache:
     monotonic clock in seconds (for tests). Thread- and task-safe; one cache may serve
     any number of models (the model is part of each key).
 
+    Memory: a held text costs its dense row (4 bytes per dimension) plus its sparse
+    vector as Python objects; measured 10 KiB (1024-d, 30 tokens) to 25 KiB (2048-d,
+    100 tokens) per text, so ``max_entries=10_000`` may hold 100-250 MB until expiry.
+
     Counters (texts, each counted once per call): ``reused`` served from the cache,
     ``coalesced`` taken from a fetch another caller had in flight, ``fetched`` sent to
     the provider.
