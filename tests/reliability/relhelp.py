@@ -9,7 +9,7 @@ import io
 import random
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import numpy as np
@@ -27,13 +27,11 @@ from mm_embed.retry import RetryPolicy
 from mm_embed.signing import format_x_date, sign
 from mm_embed.transport import TransportStats
 
-C = TypeVar("C", FGClipClient, AsyncFGClipClient, VikingClient, AsyncVikingClient)
-
 #: Retries fast enough for thousands of faults in CI, but still exponential with jitter.
 FAST_RETRY = RetryPolicy(max_retries=8, initial_delay=0.01, max_delay=0.05)
 
 
-def fast(client: C, policy: RetryPolicy = FAST_RETRY) -> C:
+def fast(client: Any, policy: RetryPolicy = FAST_RETRY) -> Any:
     """Give ``client`` a fast retry schedule (the public ``transport.retry`` slot)."""
     client.transport.retry = policy
     return client

@@ -309,7 +309,7 @@ CASES = [
     ),
     Case(
         "vk-full-modal-bad-part",
-        vk([FullModalItem(["a", 3.5])], **V250615),
+        vk([FullModalItem(["a", 3.5])], **V250615),  # type: ignore[list-item]
         ("inputs[0].parts[1]", "not float"),
     ),
     Case(
@@ -329,7 +329,7 @@ CASES = [
     ),
     Case(
         "vk-fps-string",
-        vk([FullModalItem([VideoItem(MP4, fps="2")])], **V250615),
+        vk([FullModalItem([VideoItem(MP4, fps="2")])], **V250615),  # type: ignore[arg-type]
         ("inputs[0].parts[0].fps", "'2'", "0.2..5.0"),
     ),
     Case(

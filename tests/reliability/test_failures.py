@@ -70,7 +70,7 @@ def new_caller(
 
 def subset(result: EmbeddingResult, indices: list[int]) -> EmbeddingResult:
     """The rows of ``result`` for the given inputs, renumbered as a call on just them."""
-    rows = np.concatenate([result.rows_for_input(i) for i in indices]) if indices else []
+    rows: Any = np.concatenate([result.rows_for_input(i) for i in indices]) if indices else []
     part = result.take(np.asarray(rows, dtype=np.int64))
     part.input_indices = np.searchsorted(np.asarray(indices), part.input_indices)
     return part
@@ -208,7 +208,7 @@ async def test_retries_exhausted_then_resume(
     assert error.input_indices == tuple(range(10, 20))
     assert error.failed_indices == tuple(range(10, 30))
     if route == "viking" and fault == "429":
-        assert error.code == 1000029
+        assert getattr(error, "code", None) == 1000029
     want = subset(reference[route], list(range(30)))
     assert check_partial(error, want, 30) == list(range(10))
     assert (caller.stats.requests, caller.stats.retries, caller.stats.failures) == (4, 2, 1)

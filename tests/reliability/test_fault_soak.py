@@ -310,12 +310,14 @@ SCRIPT_TEXTS = [f"scripted text {i} red circle" for i in range(5)]
 async def embed_once(emu: Emulator, route: str, asynchronous: bool) -> tuple[EmbeddingResult, int]:
     """Embed ``SCRIPT_TEXTS`` once; returns the result and the client's retry count."""
     options: dict[str, Any] = {"timeout": SCRIPTED_TIMEOUT_S, "max_concurrency": 1}
-    if route == "fgclip":
-        client: Any = fg_client(emu, asynchronous=asynchronous, **options)
-        call = lambda: client.embed_texts(SCRIPT_TEXTS)  # noqa: E731
-    else:
-        client = viking_client(emu, asynchronous=asynchronous, **options)
-        call = lambda: client.embed(SCRIPT_TEXTS, model=VIKING_MODEL)  # noqa: E731
+    make = fg_client if route == "fgclip" else viking_client
+    client = make(emu, asynchronous=asynchronous, **options)
+
+    def call() -> Any:
+        if route == "fgclip":
+            return client.embed_texts(SCRIPT_TEXTS)
+        return client.embed(SCRIPT_TEXTS, model=VIKING_MODEL)
+
     if asynchronous:
         async with client:
             result = await call()

@@ -84,7 +84,7 @@ FG_TYPES = ["float", "int8", "uint8"]
 def replies(emu: Emulator) -> dict[str, tuple[Any, int]]:
     """Real reply bodies (parsed JSON) and their row counts, one per reply shape."""
     image = "data:image/png;base64," + __import__("base64").b64encode(png(3)).decode()
-    fg_bodies = {
+    fg_bodies: dict[str, tuple[Any, int]] = {
         "fg-texts": (
             {
                 "model": "fg-clip",
@@ -105,7 +105,7 @@ def replies(emu: Emulator) -> dict[str, tuple[Any, int]]:
             3,
         ),
     }
-    vk_bodies = {
+    vk_bodies: dict[str, tuple[Any, int]] = {
         "vk-bge-m3": (
             {
                 "model": {"model_name": "bge-m3", "params": {"return_token_usage": True}},
@@ -407,14 +407,15 @@ def test_round_trip_keeps_order_and_count(
     the reversed list sent with the provider's batch size (so order is not luck)."""
     assume(all(_encodable(t) for t in texts))
     # One shared connection pool (not closed by the clients): building a client is cheap.
-    if route == "fgclip":
-        small = fg_client(emu, max_batch_size=batch, http_client=http)
-        big = fg_client(emu, http_client=http)
-        run = lambda c, xs: c.embed_texts(xs, truncate="start")  # noqa: E731
-    else:
-        small = viking_client(emu, max_batch_size=batch, http_client=http)
-        big = viking_client(emu, http_client=http)
-        run = lambda c, xs: c.embed(xs, model="bge-m3")  # noqa: E731
+    make = fg_client if route == "fgclip" else viking_client
+    small = make(emu, max_batch_size=batch, http_client=http)
+    big = make(emu, http_client=http)
+
+    def run(client: Any, xs: list[str]) -> EmbeddingResult:
+        if route == "fgclip":
+            return client.embed_texts(xs, truncate="start")  # type: ignore[no-any-return]
+        return client.embed(xs, model="bge-m3")  # type: ignore[no-any-return]
+
     forward = run(small, texts)
     backward = run(big, texts[::-1])
     n = len(texts)

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from mm_embed import (
     AsyncFGClipClient,
@@ -161,10 +162,9 @@ def build(emu: Emulator, route: str, asynchronous: bool, leaks: Leaks, *, right:
 
 
 async def call(client: Any, asynchronous: bool) -> Any:
-    if isinstance(client, (FGClipClient, AsyncFGClipClient)):
-        method, kwargs = client.embed_texts, {}
-    else:
-        method, kwargs = client.embed, {"model": "bge-m3"}
+    fgclip = isinstance(client, (FGClipClient, AsyncFGClipClient))
+    method: Any = client.embed_texts if fgclip else client.embed
+    kwargs: dict[str, Any] = {} if fgclip else {"model": "bge-m3"}
     if asynchronous:
         return await method(["hello secret world"], **kwargs)
     return await asyncio.to_thread(method, ["hello secret world"], **kwargs)
@@ -301,10 +301,10 @@ def llamaindex_objects(emu: Emulator) -> list[Any]:
     from llamaindex_mm_embed import FGClipEmbedding, VikingEmbedding, VikingSparseEmbedding
 
     return [
-        FGClipEmbedding(api_key=FG_KEY, base_url=emu.url),
-        VikingEmbedding(access_key=AK, secret_key=SK, base_url=emu.url),
-        VikingEmbedding(token=TOKEN, base_url=emu.url),
-        VikingSparseEmbedding(access_key=AK, secret_key=SK, base_url=emu.url),
+        FGClipEmbedding(api_key=SecretStr(FG_KEY), base_url=emu.url),
+        VikingEmbedding(access_key=SecretStr(AK), secret_key=SecretStr(SK), base_url=emu.url),
+        VikingEmbedding(token=SecretStr(TOKEN), base_url=emu.url),
+        VikingSparseEmbedding(access_key=SecretStr(AK), secret_key=SecretStr(SK), base_url=emu.url),
     ]
 
 
