@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 from langchain_core.embeddings import Embeddings
 from pydantic import Field, PrivateAttr, SecretStr, model_validator
-from typing_extensions import Self
 
 from mm_embed import AsyncFGClipClient, EmbeddingResult, FGClipClient
 from mm_embed.errors import ConfigurationError
