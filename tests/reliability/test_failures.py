@@ -2,7 +2,7 @@
 did succeed come back in ``partial_result``, and resending ``failed_indices`` finishes
 the job with exactly the vectors an unbroken run gives. Nothing is silently dropped.
 
-The recipe these tests prove (also in docs/reliability.md)::
+The recipe these tests prove (also in README.md, "Reliability and security")::
 
     try:
         result = client.embed_texts(texts)

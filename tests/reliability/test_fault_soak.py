@@ -14,7 +14,7 @@ Claims checked, for every input:
 
 Half the inputs go through the blocking clients (thread pools), half through the async
 clients, all four async calls at once. ``RELIABILITY_REPORT=path`` appends the measured
-numbers as one JSON line (used for docs/reliability.md).
+numbers as one JSON line (used for the README reliability table).
 """
 
 from __future__ import annotations

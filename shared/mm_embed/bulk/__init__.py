@@ -13,7 +13,7 @@ Python API::
             result.vector  # float32, in input order; result.reject says why an item failed
 
 Files: :func:`embed_corpus` (what the CLI runs). Policy for failures, file layout and
-resume semantics: ``docs/bulk.md``.
+resume semantics: README.md, "Bulk embedding".
 """
 
 from .checkpoint import CheckpointError

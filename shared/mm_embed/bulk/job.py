@@ -87,7 +87,7 @@ def embed_corpus(
     ``input`` is a corpus path (JSONL, CSV/TSV, Parquet, or a directory of images) or any
     iterable of items (:class:`BulkItem`, mappings, strings): it is read once, lazily.
     To resume from an iterable, it must yield the same items in the same order. See the
-    module docs and ``docs/bulk.md``. Raises :class:`InputFileError`, :class:`CheckpointError` or
+    module docs and README.md, "Bulk embedding". Raises :class:`InputFileError`, :class:`CheckpointError` or
     :class:`ConfigurationError` before anything is sent; returns a :class:`BulkSummary`
     (``status`` ``complete``, ``interrupted`` or ``aborted``) otherwise.
     """
