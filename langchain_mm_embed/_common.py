@@ -3,21 +3,16 @@ clients, and pickling that never carries a secret."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import threading
-import weakref
 from collections.abc import Callable
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
+from mm_embed.clients.slot import ClientSlot
 from mm_embed.errors import ConfigurationError
 
 __all__ = ["AdapterBase", "ClientSlot", "env_secret_factory", "env_str_factory", "read_env"]
-
-S = TypeVar("S")
-A = TypeVar("A")
 
 
 def read_env(variable: str) -> str | None:
@@ -47,43 +42,6 @@ def env_secret_factory(
         return SecretStr(value) if value is not None else None
 
     return factory
-
-
-class ClientSlot(Generic[S, A]):
-    """A lazily built sync client and one async client per event loop.
-
-    An ``httpx.AsyncClient`` keeps connections bound to the loop that opened them, so a
-    second ``asyncio.run`` gets its own client instead of a pool tied to a closed loop.
-    Pickles as an empty slot: clients (and the secrets inside them) are rebuilt on use.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._sync: S | None = None
-        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, A] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def sync(self, build: Callable[[], S]) -> S:
-        with self._lock:
-            if self._sync is None:
-                self._sync = build()
-            return self._sync
-
-    def async_(self, build: Callable[[], A]) -> A:
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            client = self._async.get(loop)
-            if client is None:
-                client = self._async[loop] = build()
-            return client
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Not empty: pickle skips __setstate__ for a falsy state.
-        return {"rebuild": True}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        ClientSlot.__init__(self)
 
 
 class AdapterBase(BaseModel):

@@ -213,7 +213,7 @@ class VikingSettings(AdapterBase):
     @property
     def async_client(self) -> AsyncVikingClient:
         """The async core client of the running event loop (one per loop)."""
-        return self._session.async_(lambda: AsyncVikingClient(**self._client_options()))
+        return self._session.for_running_loop(lambda: AsyncVikingClient(**self._client_options()))
 
     @property
     def paired(self) -> bool:

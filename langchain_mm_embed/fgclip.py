@@ -130,7 +130,7 @@ class FGClipEmbeddings(AdapterBase, Embeddings):
     @property
     def async_client(self) -> AsyncFGClipClient:
         """The async core client of the running event loop (one per loop)."""
-        return self._clients.async_(lambda: AsyncFGClipClient(**self._client_options()))
+        return self._clients.for_running_loop(lambda: AsyncFGClipClient(**self._client_options()))
 
     def _types(self) -> tuple[str]:
         return (self.embedding_type,)

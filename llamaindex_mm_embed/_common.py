@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import threading
-import weakref
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from llama_index.core.schema import ImageType
 from pydantic import BaseModel, SecretStr
 
 from mm_embed import EmbeddingResult
+from mm_embed.clients.slot import ClientSlot
 
 __all__ = [
     "AdapterBase",
@@ -22,71 +19,6 @@ __all__ = [
     "env_secret",
     "sparse_rows",
 ]
-
-
-class _Closable(Protocol):
-    def close(self) -> None: ...
-
-
-class _AsyncClosable(Protocol):
-    async def aclose(self) -> None: ...
-
-
-S = TypeVar("S", bound=_Closable)
-A = TypeVar("A", bound=_AsyncClosable)
-
-
-class ClientSlot(Generic[S, A]):
-    """Core clients built on first use: one blocking client, one async client per event loop.
-
-    An ``httpx.AsyncClient`` is bound to the loop it first ran on, and LlamaIndex runs
-    some sync APIs through ``asyncio.run`` (a new loop each time), so async clients are
-    kept per loop. A slot pickles and deep-copies as an empty slot: clients hold sockets
-    and credentials, and the copy builds its own on first use.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._sync: S | None = None
-        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, A] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def sync(self, build: Callable[[], S]) -> S:
-        with self._lock:
-            if self._sync is None:
-                self._sync = build()
-            return self._sync
-
-    def for_running_loop(self, build: Callable[[], A]) -> A:
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            for old in [old for old in self._async if old.is_closed()]:
-                del self._async[old]
-            client = self._async.get(loop)
-            if client is None:
-                client = self._async[loop] = build()
-            return client
-
-    def close(self) -> None:
-        """Close the blocking client (a later call builds a new one)."""
-        with self._lock:
-            client, self._sync = self._sync, None
-        if client is not None:
-            client.close()
-
-    async def aclose(self) -> None:
-        """Close the async client of the running loop (a later call builds a new one)."""
-        with self._lock:
-            client = self._async.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.aclose()
-
-    def __reduce__(self) -> tuple[type[ClientSlot[S, A]], tuple[()]]:
-        return (type(self), ())
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> ClientSlot[S, A]:
-        return type(self)()
 
 
 def env_secret(value: SecretStr | None, variable: str) -> SecretStr | None:
