@@ -30,7 +30,7 @@ import numpy.typing as npt
 from ..errors import InputError
 from ..protocol._json import dumps
 from ..results import SparseVector
-from .encoders import FGClipEncoder, TextEncoder, VikingHybridEncoder
+from .encoders import TextEncoder
 from .store import Hit, HybridStore, Kind, Record, _hit
 
 try:
@@ -88,31 +88,6 @@ class MilvusHybrid(HybridStore):
 
     def __repr__(self) -> str:
         return f"MilvusHybrid(collection_name={self.collection_name!r}, encoder={self.encoder!r})"
-
-    @classmethod
-    def from_viking(
-        cls,
-        client: MilvusClient,
-        collection_name: str,
-        viking: Any,
-        model: str = "bge-m3",
-        *,
-        model_version: str | None = None,
-        dimension: int | None = None,
-        **kwargs: Any,
-    ) -> MilvusHybrid:
-        """A store over a :class:`~mm_embed.VikingClient` model (dense + sparse)."""
-        encoder = VikingHybridEncoder(
-            viking, model, model_version=model_version, dimension=dimension
-        )
-        return cls(client, collection_name, encoder, **kwargs)
-
-    @classmethod
-    def from_fgclip(
-        cls, client: MilvusClient, collection_name: str, fgclip: Any, **kwargs: Any
-    ) -> MilvusHybrid:
-        """A store over an :class:`~mm_embed.FGClipClient` (texts, images, boxes)."""
-        return cls(client, collection_name, FGClipEncoder(fgclip), **kwargs)
 
     # ------------------------------------------------------------------ collection
 

@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from ..errors import InputError
 from ..results import SparseVector
-from .encoders import FGClipEncoder, TextEncoder, VikingHybridEncoder
+from .encoders import TextEncoder
 from .store import Hit, HybridStore, Kind, Record, _hit, doc_uuid
 
 try:
@@ -91,31 +91,6 @@ class QdrantHybrid(HybridStore):
             f"QdrantHybrid(collection_name={self.collection_name!r}, encoder={self.encoder!r}, "
             f"dense_name={self.dense_name!r}, sparse_name={self.sparse_name!r})"
         )
-
-    @classmethod
-    def from_viking(
-        cls,
-        client: QdrantClient,
-        collection_name: str,
-        viking: Any,
-        model: str = "bge-m3",
-        *,
-        model_version: str | None = None,
-        dimension: int | None = None,
-        **kwargs: Any,
-    ) -> QdrantHybrid:
-        """A store over a :class:`~mm_embed.VikingClient` model (dense + sparse)."""
-        encoder = VikingHybridEncoder(
-            viking, model, model_version=model_version, dimension=dimension
-        )
-        return cls(client, collection_name, encoder, **kwargs)
-
-    @classmethod
-    def from_fgclip(
-        cls, client: QdrantClient, collection_name: str, fgclip: Any, **kwargs: Any
-    ) -> QdrantHybrid:
-        """A store over an :class:`~mm_embed.FGClipClient` (texts, images, boxes)."""
-        return cls(client, collection_name, FGClipEncoder(fgclip), **kwargs)
 
     # ------------------------------------------------------------------ collection
 

@@ -19,15 +19,16 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, Self, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
+from ..clients import FGClipClient, VikingClient
 from ..errors import InputError
 from ..inputs import ImageSource
 from ..results import SparseVector
-from .encoders import Encoded, FGClipEncoder, TextEncoder
+from .encoders import Encoded, FGClipEncoder, TextEncoder, VikingHybridEncoder
 from .fusion import FUSION_METHODS, FusionMethod, fuse
 
 __all__ = ["Hit", "HybridStore", "Record", "SearchMode", "StoreFusion", "doc_uuid"]
@@ -92,6 +93,37 @@ class HybridStore(ABC):
     _dimension: int | None
     #: Fusions only the database runs (not in :func:`fuse`).
     _server_only_fusions: tuple[str, ...] = ()
+
+    @abstractmethod
+    def __init__(
+        self, client: Any, collection_name: str, encoder: TextEncoder, **kwargs: Any
+    ) -> None: ...
+
+    @classmethod
+    def from_viking(
+        cls,
+        client: Any,
+        collection_name: str,
+        viking: VikingClient,
+        model: str = "bge-m3",
+        *,
+        model_version: str | None = None,
+        dimension: int | None = None,
+        **kwargs: Any,
+    ) -> Self:
+        """A store over a :class:`~mm_embed.VikingClient` model (dense + sparse from one
+        request per batch); ``kwargs`` go to the store's constructor."""
+        encoder = VikingHybridEncoder(
+            viking, model, model_version=model_version, dimension=dimension
+        )
+        return cls(client, collection_name, encoder, **kwargs)
+
+    @classmethod
+    def from_fgclip(
+        cls, client: Any, collection_name: str, fgclip: FGClipClient, **kwargs: Any
+    ) -> Self:
+        """A store over an :class:`~mm_embed.FGClipClient` (texts, images, boxes)."""
+        return cls(client, collection_name, FGClipEncoder(fgclip), **kwargs)
 
     def _init_common(self, encoder: TextEncoder, batch_size: int) -> None:
         if not isinstance(encoder, TextEncoder):
