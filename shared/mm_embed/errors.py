@@ -31,6 +31,7 @@ text, never from request headers.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -242,3 +243,20 @@ def status_error_class(status_code: int, code: int | str | None = None) -> type[
     if status_code >= 500:
         return InternalServerError
     return _BY_STATUS.get(status_code, APIStatusError)
+
+
+_ITEM_REF = re.compile(r"\b(texts|images|image_boxes)\[(\d+)\]")
+
+
+def to_caller_indices(error: APIStatusError, items: Sequence[int]) -> APIStatusError:
+    """Rewrite ``texts[k]`` / ``images[k]`` / ``image_boxes[k]`` in an
+    FG-CLIP message, where ``k`` counts within one wire request, into the caller's
+    index ``items[k]``: a batched call's error then names the input the caller passed."""
+
+    def swap(match: re.Match[str]) -> str:
+        k = int(match.group(2))
+        return f"{match.group(1)}[{int(items[k])}]" if k < len(items) else match.group(0)
+
+    error.message = _ITEM_REF.sub(swap, error.message)
+    error.args = (error.message,)
+    return error

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from ..auth import BearerAuth
 from ..batching import PlannedCall, arun_calls, plan_chunks, run_calls
-from ..errors import ConfigurationError, InputError
+from ..errors import APIStatusError, ConfigurationError, InputError, to_caller_indices
 from ..inputs import ImageSource, check_text, prepare_image, validate_boxes
 from ..protocol import fgclip as proto
 from ..protocol._json import dumps
@@ -183,13 +183,16 @@ class _FGClipCore:
     @staticmethod
     def _parser(call: PlannedCall, types: Sequence[str]) -> Parser[EmbeddingResult]:
         def parse(status: int, content: bytes, retry_after: float | None) -> EmbeddingResult:
-            return proto.parse_response(
-                status,
-                content,
-                expected_rows=len(call.rows),
-                embedding_types=types,
-                retry_after=retry_after,
-            )
+            try:
+                return proto.parse_response(
+                    status,
+                    content,
+                    expected_rows=len(call.rows),
+                    embedding_types=types,
+                    retry_after=retry_after,
+                )
+            except APIStatusError as error:
+                raise to_caller_indices(error, call.items.tolist()) from None
 
         return parse
 
