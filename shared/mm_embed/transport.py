@@ -29,6 +29,8 @@ T = TypeVar("T")
 #: Parses one reply: HTTP status, body bytes, Retry-After seconds -> a result, or raises.
 Parser = Callable[[int, bytes, "float | None"], T]
 
+#: Reply headers that carry a request id, read when the body has none.
+REQUEST_ID_HEADERS = ("x-request-id", "x-tt-logid")
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 USER_AGENT = "mm-embed/0.1.0"
 
@@ -128,6 +130,21 @@ class _TransportCore:
             return APITimeoutError(f"request timed out ({type(exc).__name__})")
         return APIConnectionError(f"connection failed: {type(exc).__name__}: {exc}")
 
+    @staticmethod
+    def with_request_id(error: MMEmbedError, response: httpx.Response) -> MMEmbedError:
+        """Fill a reply error's missing request id from the reply's headers.
+
+        FG-CLIP puts its id in ``data.id``, which an error body may lack (``data: null``);
+        users quote the id to support, so a header id is better than none.
+        """
+        if getattr(error, "request_id", "") is None:
+            for name in REQUEST_ID_HEADERS:
+                value = response.headers.get(name)
+                if value:
+                    error.request_id = value  # type: ignore[attr-defined]
+                    break
+        return error
+
     def next_delay(self, attempt: int, error: MMEmbedError) -> float | None:
         """Seconds before the next attempt, or ``None`` to give up and raise."""
         self.stats.add(requests=1)
@@ -189,7 +206,8 @@ class SyncTransport(_TransportCore):
             except httpx.HTTPError as exc:
                 error = self.map_exception(exc)
             except MMEmbedError as exc:
-                error = exc
+                # Only the parser raises MMEmbedError here, so ``response`` is this attempt's.
+                error = self.with_request_id(exc, response)
             else:
                 self.stats.add(requests=1)
                 if hooks.after is not None:
@@ -257,7 +275,8 @@ class AsyncTransport(_TransportCore):
             except httpx.HTTPError as exc:
                 error = self.map_exception(exc)
             except MMEmbedError as exc:
-                error = exc
+                # Only the parser raises MMEmbedError here, so ``response`` is this attempt's.
+                error = self.with_request_id(exc, response)
             else:
                 self.stats.add(requests=1)
                 if hooks.after is not None:

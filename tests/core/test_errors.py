@@ -101,6 +101,32 @@ async def test_fgclip_error_carries_request_id_and_code(kind: str) -> None:
     assert "texts[1] over 196 tokens" in str(error)
 
 
+@pytest.mark.parametrize(
+    ("header", "data", "expected"),
+    [
+        ("x-request-id", None, "hdr-rid"),  # error body without data: the header's id
+        ("x-tt-logid", None, "hdr-rid"),
+        ("x-request-id", {"id": "body-rid"}, "body-rid"),  # the body's id wins
+        (None, None, None),
+    ],
+)
+async def test_fgclip_error_without_body_id_takes_the_header_id(
+    kind: str, header: str | None, data: dict[str, str] | None, expected: str | None
+) -> None:
+    def fault(n: int, body: dict[str, Any], request: httpx.Request) -> httpx.Response:
+        response = json_response(
+            401, {"context": {"code": 401, "message": "bad key"}, "data": data}
+        )
+        if header is not None:
+            response.headers[header] = "hdr-rid"
+        return response
+
+    twin = build_fgclip(kind, FakeFGClip(fault=fault))
+    with pytest.raises(AuthenticationError) as info:
+        await twin.embed_texts(["a"])
+    assert info.value.request_id == expected
+
+
 # --------------------------------------------------------------------------- class mapping
 
 
