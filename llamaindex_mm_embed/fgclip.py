@@ -13,12 +13,12 @@ from mm_embed import AsyncFGClipClient, ConfigurationError, EmbeddingResult, FGC
 from mm_embed.inputs import Box, ImageSource
 from mm_embed.protocol import fgclip as proto
 
-from ._common import AdapterBase, ClientSlot, ImageType, dense_rows, env_secret
+from ._common import AdapterBase, BatchedHooks, ClientSlot, dense_rows, env_secret
 
 __all__ = ["FGClipEmbedding"]
 
 
-class FGClipEmbedding(AdapterBase, MultiModalEmbedding):
+class FGClipEmbedding(AdapterBase, BatchedHooks, MultiModalEmbedding):
     """360 FG-CLIP embeddings for LlamaIndex: texts, queries and images in one space,
     plus region (box) features and the texts' *local* features that match them.
 
@@ -137,24 +137,6 @@ class FGClipEmbedding(AdapterBase, MultiModalEmbedding):
         )
         return dense_rows(result, self.embedding_type)
 
-    def _get_query_embedding(self, query: str) -> Embedding:
-        return self._texts([query])[0]
-
-    async def _aget_query_embedding(self, query: str) -> Embedding:
-        return (await self._atexts([query]))[0]
-
-    def _get_text_embedding(self, text: str) -> Embedding:
-        return self._texts([text])[0]
-
-    async def _aget_text_embedding(self, text: str) -> Embedding:
-        return (await self._atexts([text]))[0]
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return self._texts(texts)
-
-    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return await self._atexts(texts)
-
     # ------------------------------------------------------------------ images
 
     def _images(self, images: Sequence[ImageSource]) -> list[Embedding]:
@@ -166,18 +148,6 @@ class FGClipEmbedding(AdapterBase, MultiModalEmbedding):
             images, embedding_types=(self.embedding_type,)
         )
         return dense_rows(result, self.embedding_type)
-
-    def _get_image_embedding(self, img_file_path: ImageType) -> Embedding:
-        return self._images([img_file_path])[0]
-
-    async def _aget_image_embedding(self, img_file_path: ImageType) -> Embedding:
-        return (await self._aimages([img_file_path]))[0]
-
-    def _get_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
-        return self._images(img_file_paths)
-
-    async def _aget_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
-        return await self._aimages(img_file_paths)
 
     # ------------------------------------------------------------------ regions
 

@@ -13,7 +13,7 @@ from mm_embed import FullModalItem, ImageItem, TextImageItem, VideoItem
 from mm_embed.inputs import ImageSource, TextItem, VikingItem
 from mm_embed.protocol import viking as proto
 
-from ._common import ImageType, dense_rows
+from ._common import BatchedHooks, ImageType, dense_rows
 from ._viking_settings import VikingSettings
 from .hybrid import DenseSparsePair
 
@@ -23,7 +23,7 @@ __all__ = ["FullModalPart", "VikingEmbedding"]
 FullModalPart = str | TextItem | ImageItem | VideoItem
 
 
-class VikingEmbedding(VikingSettings, MultiModalEmbedding):
+class VikingEmbedding(VikingSettings, BatchedHooks, MultiModalEmbedding):
     """Viking embedding v2 dense vectors for LlamaIndex: texts, queries, images
     (``doubao-embedding-vision``, ``bge-visualized-m3``), text-image pairs and
     full-modal sequences (text + image + video, ``doubao-embedding-vision`` 250615).
@@ -105,37 +105,13 @@ class VikingEmbedding(VikingSettings, MultiModalEmbedding):
             return await self._aembed(texts)
         return await pair.atexts("dense", self.async_client, texts)
 
-    def _get_query_embedding(self, query: str) -> Embedding:
-        return self._texts([query])[0]
-
-    async def _aget_query_embedding(self, query: str) -> Embedding:
-        return (await self._atexts([query]))[0]
-
-    def _get_text_embedding(self, text: str) -> Embedding:
-        return self._texts([text])[0]
-
-    async def _aget_text_embedding(self, text: str) -> Embedding:
-        return (await self._atexts([text]))[0]
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return self._texts(texts)
-
-    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return await self._atexts(texts)
-
     # ------------------------------------------------------------------ images
 
-    def _get_image_embedding(self, img_file_path: ImageType) -> Embedding:
-        return self._embed([ImageItem(img_file_path)])[0]
+    def _images(self, images: Sequence[ImageType]) -> list[Embedding]:
+        return self._embed([ImageItem(image) for image in images])
 
-    async def _aget_image_embedding(self, img_file_path: ImageType) -> Embedding:
-        return (await self._aembed([ImageItem(img_file_path)]))[0]
-
-    def _get_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
-        return self._embed([ImageItem(image) for image in img_file_paths])
-
-    async def _aget_image_embeddings(self, img_file_paths: list[ImageType]) -> list[Embedding]:
-        return await self._aembed([ImageItem(image) for image in img_file_paths])
+    async def _aimages(self, images: Sequence[ImageType]) -> list[Embedding]:
+        return await self._aembed([ImageItem(image) for image in images])
 
     # ------------------------------------------------------------------ text-image
 
