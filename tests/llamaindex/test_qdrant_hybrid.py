@@ -54,6 +54,26 @@ def hybrid_index(emu: Emulator) -> tuple[VectorStoreIndex, QdrantClient, VikingE
     return index, client, dense
 
 
+async def async_hybrid_index(emu: Emulator) -> tuple[VectorStoreIndex, VikingEmbedding]:
+    """The async twin of :func:`hybrid_index`: an empty index filled by ``ainsert_nodes``."""
+    dense = dense_model(emu)
+    doc_fn, query_fn = viking_hybrid_fns(dense)
+    store = QdrantVectorStore(
+        "facts",
+        aclient=AsyncQdrantClient(":memory:"),
+        enable_hybrid=True,
+        sparse_doc_fn=doc_fn,
+        sparse_query_fn=query_fn,
+    )
+    index = VectorStoreIndex(
+        nodes=[],
+        storage_context=StorageContext.from_defaults(vector_store=store),
+        embed_model=dense,
+    )
+    await index.ainsert_nodes([TextNode(text=t) for t in FACTS.values()])
+    return index, dense
+
+
 def test_hybrid_index_asks_once_per_text(emulator: Emulator) -> None:
     index, client, _ = hybrid_index(emulator)
     embedded = items(emulator)
@@ -105,21 +125,7 @@ def test_hybrid_sync_query_engine_and_retriever(emulator: Emulator) -> None:
 
 
 async def test_hybrid_async_build_query_engine_and_retriever(emulator: Emulator) -> None:
-    dense = dense_model(emulator)
-    doc_fn, query_fn = viking_hybrid_fns(dense)
-    store = QdrantVectorStore(
-        "facts",
-        aclient=AsyncQdrantClient(":memory:"),
-        enable_hybrid=True,
-        sparse_doc_fn=doc_fn,
-        sparse_query_fn=query_fn,
-    )
-    index = VectorStoreIndex(
-        nodes=[],
-        storage_context=StorageContext.from_defaults(vector_store=store),
-        embed_model=dense,
-    )
-    await index.ainsert_nodes([TextNode(text=t) for t in FACTS.values()])
+    index, dense = await async_hybrid_index(emulator)
     assert len(items(emulator)) == len(FACTS) == len(set(items(emulator)))
 
     engine = index.as_query_engine(
@@ -186,21 +192,7 @@ def test_query_fusion_over_dense_and_sparse(emulator: Emulator) -> None:
 
 
 async def test_query_fusion_async(emulator: Emulator) -> None:
-    dense = dense_model(emulator)
-    doc_fn, query_fn = viking_hybrid_fns(dense)
-    store = QdrantVectorStore(
-        "facts",
-        aclient=AsyncQdrantClient(":memory:"),
-        enable_hybrid=True,
-        sparse_doc_fn=doc_fn,
-        sparse_query_fn=query_fn,
-    )
-    index = VectorStoreIndex(
-        nodes=[],
-        storage_context=StorageContext.from_defaults(vector_store=store),
-        embed_model=dense,
-    )
-    await index.ainsert_nodes([TextNode(text=t) for t in FACTS.values()])
+    index, _ = await async_hybrid_index(emulator)
     fusion = QueryFusionRetriever(
         [
             index.as_retriever(similarity_top_k=3),
