@@ -80,6 +80,19 @@ class RateLimiter:
             short = ticket - (self._balance + self._reserved)
             return short / self.rate if short > 0 else 0.0
 
+    def acquire(
+        self,
+        amount: float,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        recheck: float = 0.05,
+    ) -> None:
+        """Take ``amount`` in line and block until it is due, asking again every
+        ``recheck`` seconds so refunds that arrive meanwhile bring it forward."""
+        ticket = self.take(amount)
+        while (wait := self.due_in(ticket)) > 0:
+            sleep(min(wait, recheck))
+
     def adjust(self, delta: float) -> None:
         """Charge ``delta`` more units (negative: give units back) after the fact."""
         with self._lock:

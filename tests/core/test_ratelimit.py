@@ -79,6 +79,39 @@ def test_adjust_charges_and_refunds() -> None:
     assert limiter.consumed == pytest.approx(20 + 10 - 30 + 10 - 1000 + 20 + 1)
 
 
+def test_acquire_goes_early_when_a_refund_arrives_while_it_sleeps() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(rate=10.0, burst=10.0, clock=clock)
+    limiter.reserve(10.0)  # the bucket is empty
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.advance(seconds)
+        if len(slept) == 1:
+            limiter.adjust(-10.0)  # an earlier call used 10 units less than estimated
+
+    limiter.acquire(10.0, sleep=sleep, recheck=0.05)
+    # Without the refund it would have waited 1 s; one recheck step is all it took.
+    assert slept == [0.05]
+    assert limiter.reserve(0.0) == 0.0
+
+
+def test_acquire_waits_its_turn_without_refunds() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(rate=10.0, burst=10.0, clock=clock)
+    limiter.reserve(10.0)
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.advance(seconds)
+
+    limiter.acquire(5.0, sleep=sleep, recheck=0.2)
+    assert sum(slept) == pytest.approx(0.5)
+    assert max(slept) <= 0.2
+
+
 def test_reservations_are_thread_safe() -> None:
     clock = FakeClock()
     limiter = RateLimiter(1, 1, clock=clock)

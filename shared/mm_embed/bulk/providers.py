@@ -5,7 +5,6 @@ per-item token shares)."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -184,9 +183,7 @@ class _FGClip:
     def embed(self, kind: str, items: Sequence[BulkItem]) -> EmbeddingResult:
         estimate = sum(_weight(i) for i in items)
         if self.limiter is not None:
-            wait = self.limiter.reserve(estimate)
-            if wait > 0:
-                time.sleep(wait)
+            self.limiter.acquire(estimate)
         used = 0
         try:
             if kind == "text":
