@@ -3,16 +3,19 @@ Volcengine VikingDB embedding v2.
 
 Start with :class:`FGClipClient` / :class:`VikingClient` (or their async twins); every
 call returns an :class:`EmbeddingResult`; every error is an :class:`MMEmbedError`.
+Settings and environment variables: :mod:`mm_embed.config`; shared quotas:
+:mod:`mm_embed.budgets`; hybrid retrieval: :mod:`mm_embed.hybrid`; corpus jobs:
+:mod:`mm_embed.bulk`; the local emulator: :mod:`mm_embed.emulator`.
 """
 
-from .auth import BearerAuth, VikingTokenAuth, VolcengineSignatureAuth
-from .clients import AsyncFGClipClient, AsyncVikingClient, FGClipClient, VikingClient
+from ._version import __version__
 from .errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ClientClosedError,
     ConfigurationError,
     InputError,
     InternalServerError,
@@ -23,11 +26,12 @@ from .errors import (
     ResponseFormatError,
 )
 from .inputs import FullModalItem, ImageItem, TextImageItem, TextItem, VideoItem
-from .protocol.viking import MODELS as VIKING_MODELS
-from .results import EmbeddingResult, ImageInfo, SparseVector, Usage, sparse_index
+from .providers.fgclip import AsyncFGClipClient, FGClipClient
+from .providers.fgclip import probability as fgclip_probability
+from .providers.viking import MODELS as VIKING_MODELS
+from .providers.viking import AsyncVikingClient, VikingClient
+from .results import EmbeddingResult, ImageInfo, ResultMeta, SparseVector, Usage, sparse_index
 from .retry import RetryPolicy
-
-__version__ = "0.1.0"
 
 __all__ = [
     "VIKING_MODELS",
@@ -38,7 +42,7 @@ __all__ = [
     "AsyncVikingClient",
     "AuthenticationError",
     "BadRequestError",
-    "BearerAuth",
+    "ClientClosedError",
     "ConfigurationError",
     "EmbeddingResult",
     "FGClipClient",
@@ -52,6 +56,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseFormatError",
+    "ResultMeta",
     "RetryPolicy",
     "SparseVector",
     "TextImageItem",
@@ -59,8 +64,7 @@ __all__ = [
     "Usage",
     "VideoItem",
     "VikingClient",
-    "VikingTokenAuth",
-    "VolcengineSignatureAuth",
     "__version__",
+    "fgclip_probability",
     "sparse_index",
 ]

@@ -5,6 +5,7 @@ Every error the package raises derives from :class:`MMEmbedError`::
     MMEmbedError
     ├── InputError (also ValueError)      bad input, caught before anything is sent
     ├── ConfigurationError (also ValueError)  missing credentials or a bad setting
+    ├── ClientClosedError (also RuntimeError) a call on a client that was closed
     ├── ResponseFormatError               the provider answered with a body we cannot read
     ├── APIConnectionError                the request never got an HTTP answer
     │   └── APITimeoutError               ... because it timed out
@@ -44,6 +45,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "ClientClosedError",
     "ConfigurationError",
     "InputError",
     "InternalServerError",
@@ -132,6 +134,11 @@ class InputError(MMEmbedError, ValueError):
 
 class ConfigurationError(MMEmbedError, ValueError):
     """A client cannot be built: missing credentials, conflicting options."""
+
+
+class ClientClosedError(MMEmbedError, RuntimeError):
+    """A call was made on a client after ``close()`` / ``aclose()`` (or its ``with``
+    block): its connections are gone. Create a new client."""
 
 
 class ResponseFormatError(MMEmbedError):

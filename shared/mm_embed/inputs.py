@@ -1,8 +1,14 @@
-"""Input normalisation and validation: images, boxes, videos and typed Viking items.
+"""Provider-neutral inputs: typed items, and loading and validating texts, images,
+videos and boxes.
 
 Everything here runs before a request is built, so a bad input raises
 :class:`~mm_embed.errors.InputError` naming the field, the item's index and the limit,
-and nothing is sent. Only local files are read; remote URLs are checked by form only.
+and nothing is sent. Local files are read with bounds (regular files only, at most
+:attr:`ImageLimits.max_file_bytes`); images are decoded only after their pixel count is
+checked against :attr:`ImageLimits.max_pixels` (a decompression bomb is refused from
+its header). Remote references (URLs, ``tos://``) are checked by form only. Nothing
+here knows a wire format: the provider packages turn prepared media into their wire
+strings.
 """
 
 from __future__ import annotations
@@ -10,52 +16,55 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import ipaddress
 import math
 import os
+import stat
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Literal, TypeAlias
-from urllib.parse import urlsplit
 
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
+from .config import DEFAULTS
 from .errors import InputError
 
 __all__ = [
+    "MIN_DOWNSCALE",
     "Box",
     "FullModalItem",
     "ImageItem",
+    "ImageLimits",
     "ImageSource",
+    "Item",
     "MediaSource",
     "PreparedImage",
     "PreparedMedia",
     "TextImageItem",
     "TextItem",
     "VideoItem",
-    "VikingItem",
     "check_text",
-    "downscale_to_fit",
+    "fit_image",
     "prepare_image",
     "prepare_video",
+    "reencode_unless",
     "validate_boxes",
 ]
 
 #: Anything that can name or hold an image.
-ImageSource: TypeAlias = "str | bytes | bytearray | os.PathLike[str] | PILImage.Image | IO[bytes]"
+ImageSource: TypeAlias = (
+    "str | bytes | bytearray | os.PathLike[str] | PILImage.Image | IO[bytes] | PreparedImage"
+)
 #: Anything that can name or hold a video.
-MediaSource: TypeAlias = "str | bytes | bytearray | os.PathLike[str] | IO[bytes]"
+MediaSource: TypeAlias = "str | bytes | bytearray | os.PathLike[str] | IO[bytes] | PreparedMedia"
 Box = Sequence[float]
 
-#: Image formats FG-CLIP takes (its URL rule: jpg, jpeg, png, bmp).
-FGCLIP_FORMATS = {"JPEG": "jpeg", "PNG": "png", "BMP": "bmp"}
-FGCLIP_URL_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov")
 VIDEO_MAX_BYTES = 50 * 1024 * 1024
-#: The provider found quality drops below 0.30 of the original width and height.
+#: Never scale an image below this fraction of its width and height: the Viking page
+#: found quality drops noticeably below 0.30-0.35.
 MIN_DOWNSCALE = 0.30
 
 
@@ -64,21 +73,21 @@ MIN_DOWNSCALE = 0.30
 
 @dataclass(frozen=True)
 class TextItem:
-    """A text, ``data_type="text"`` (a plain ``str`` is the same)."""
+    """A text (a plain ``str`` is the same)."""
 
     text: str
 
 
 @dataclass(frozen=True)
 class ImageItem:
-    """An image, ``data_type="image"``."""
+    """An image."""
 
     image: ImageSource
 
 
 @dataclass(frozen=True)
 class TextImageItem:
-    """A text and an image encoded jointly, ``data_type="text-image"``."""
+    """A text and an image encoded jointly."""
 
     text: str
     image: ImageSource
@@ -94,13 +103,13 @@ class VideoItem:
 
 @dataclass(frozen=True)
 class FullModalItem:
-    """A sequence of texts, images and videos embedded as one vector,
-    ``data_type="full_modal_seq"`` (doubao-embedding-vision 250615 only; sent alone)."""
+    """A sequence of texts, images and videos embedded as one vector."""
 
     parts: Sequence[str | TextItem | ImageItem | VideoItem]
 
 
-VikingItem: TypeAlias = "str | TextItem | ImageItem | TextImageItem | FullModalItem"
+#: Any input of a multimodal ``embed`` call.
+Item: TypeAlias = "str | TextItem | ImageItem | TextImageItem | FullModalItem"
 
 
 # --------------------------------------------------------------------------- texts
@@ -128,12 +137,25 @@ def check_text(value: object, *, field: str, index: int | None) -> str:
 
 
 @dataclass(frozen=True)
+class ImageLimits:
+    """Bounds applied wherever an image is read or decoded."""
+
+    #: Images with more pixels are refused from their header, before decoding.
+    max_pixels: int = DEFAULTS.max_image_pixels
+    #: Local files (and inline bytes) larger than this are refused unread.
+    max_file_bytes: int = DEFAULTS.max_image_file_bytes
+
+
+DEFAULT_LIMITS = ImageLimits()
+
+
+@dataclass(frozen=True)
 class PreparedImage:
-    """An image made ready for the wire.
+    """An image made ready for a provider.
 
     ``kind`` is ``"url"`` (http/https, fetched by the provider), ``"tos"`` (a Volcengine
-    TOS object) or ``"inline"`` (bytes we hold, sent base64-encoded). Inline images carry
-    their decoded ``format``, ``width`` and ``height``; remote ones do not.
+    TOS object) or ``"inline"`` (bytes we hold). Inline images carry their decoded
+    ``format`` (Pillow's name), ``width`` and ``height``; remote ones do not.
     """
 
     kind: Literal["url", "tos", "inline"]
@@ -145,70 +167,10 @@ class PreparedImage:
 
     @property
     def size(self) -> tuple[int, int] | None:
+        """``(width, height)`` when known locally."""
         if self.width is None or self.height is None:
             return None
         return self.width, self.height
-
-    def fgclip_wire(self, *, field: str, index: int) -> str:
-        """The string FG-CLIP takes: the URL, or ``data:image/<fmt>;base64,<b64>``."""
-        if self.kind == "url":
-            assert self.url is not None
-            check_fgclip_url(self.url, field=field, index=index)
-            return self.url
-        if self.kind == "tos":
-            raise InputError(
-                "FG-CLIP does not read tos:// objects; pass a URL, a file or bytes",
-                field=field,
-                index=index,
-            )
-        assert self.data is not None and self.format is not None
-        fmt = FGCLIP_FORMATS[self.format]
-        return f"data:image/{fmt};base64,{base64.b64encode(self.data).decode('ascii')}"
-
-    def viking_wire(self, *, field: str, index: int, allow_http: bool, model: str) -> str:
-        """The MediaData string Viking takes: ``tos://``, ``http(s)://`` or ``base64://``."""
-        if self.kind == "url":
-            assert self.url is not None
-            if not allow_http:
-                raise InputError(
-                    f"model {model!r} does not take http(s) media links; only "
-                    "doubao-embedding-vision does. Pass a file, bytes or a tos:// object",
-                    field=field,
-                    index=index,
-                )
-            return self.url
-        if self.kind == "tos":
-            assert self.url is not None
-            return self.url
-        assert self.data is not None
-        return "base64://" + base64.b64encode(self.data).decode("ascii")
-
-
-def check_fgclip_url(url: str, *, field: str, index: int) -> None:
-    """FG-CLIP's URL rule: http(s), a domain-name host (not an IP), a jpg/jpeg/png/bmp path."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise InputError(f"unsupported URL scheme {parts.scheme!r}", field=field, index=index)
-    host = parts.hostname or ""
-    if not host:
-        raise InputError("URL has no host", field=field, index=index)
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
-        raise InputError(
-            f"URL host {host!r} is an IP address; FG-CLIP takes domain names only",
-            field=field,
-            index=index,
-        )
-    if not parts.path.lower().endswith(FGCLIP_URL_SUFFIXES):
-        raise InputError(
-            "URL path must end in jpg, jpeg, png or bmp",
-            field=field,
-            index=index,
-            limit="|".join(s.lstrip(".") for s in FGCLIP_URL_SUFFIXES),
-        )
 
 
 def _decode_base64(payload: str, *, field: str, index: int) -> bytes:
@@ -218,170 +180,265 @@ def _decode_base64(payload: str, *, field: str, index: int) -> bytes:
         raise InputError(f"invalid base64 data ({exc})", field=field, index=index) from None
 
 
-def _read_local(source: ImageSource | MediaSource, *, field: str, index: int) -> bytes:
+def _too_big(size: int, cap: int, *, what: str, field: str, index: int) -> InputError:
+    shown = f"{cap} bytes" + (f" ({cap // (1024 * 1024)} MB)" if cap % (1024 * 1024) == 0 else "")
+    return InputError(f"{what} is {size} bytes", field=field, index=index, limit=shown)
+
+
+def _read_path(path: Path, cap: int, *, field: str, index: int) -> bytes:
+    shown = repr(str(path))
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise InputError(f"file not found: {shown}", field=field, index=index) from None
+    except OSError as exc:
+        raise InputError(f"cannot read {shown}: {exc.strerror}", field=field, index=index) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(
+            f"{shown} is not a regular file (devices, pipes and directories are not read)",
+            field=field,
+            index=index,
+        )
+    if info.st_size > cap:
+        raise _too_big(info.st_size, cap, what=f"file {shown}", field=field, index=index)
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(cap + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read {shown}: {exc.strerror}", field=field, index=index) from None
+    if len(data) > cap:  # grew after stat
+        raise _too_big(len(data), cap, what=f"file {shown}", field=field, index=index)
+    return data
+
+
+def _read_local(source: object, cap: int, *, field: str, index: int, kind: str = "image") -> bytes:
+    """Bytes of a path, a bytes object or a binary file object, at most ``cap``."""
     if isinstance(source, (bytes, bytearray)):
+        if len(source) > cap:
+            raise _too_big(len(source), cap, what="inline data", field=field, index=index)
         return bytes(source)
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        try:
-            return path.read_bytes()
-        except FileNotFoundError:
-            raise InputError(f"file not found: {str(path)!r}", field=field, index=index) from None
-        except OSError as exc:
-            raise InputError(
-                f"cannot read {str(path)!r}: {exc.strerror}", field=field, index=index
-            ) from None
-    if hasattr(source, "read"):
-        data = source.read()
+        return _read_path(Path(source), cap, field=field, index=index)
+    read = getattr(source, "read", None)
+    if callable(read):
+        data = read(cap + 1)
         if not isinstance(data, (bytes, bytearray)):
             raise InputError("file object must be opened in binary mode", field=field, index=index)
+        if len(data) > cap:
+            raise _too_big(len(data), cap, what="file object", field=field, index=index)
         return bytes(data)
     raise InputError(
-        f"unsupported image type {type(source).__name__}; expected a path, bytes, "
-        "PIL.Image, binary file object, URL or data URI",
+        f"unsupported {kind} type {type(source).__name__}; expected a path, bytes, "
+        + ("PIL.Image, " if kind == "image" else "")
+        + "binary file object, URL or data URI",
         field=field,
         index=index,
     )
 
 
-def _inspect(data: bytes, *, field: str, index: int) -> PreparedImage:
+def _inspect(data: bytes, limits: ImageLimits, *, field: str, index: int) -> PreparedImage:
+    """Check that ``data`` is a whole image within the pixel cap, decoding it once."""
     if not data:
         raise InputError("image is empty (0 bytes)", field=field, index=index)
     try:
         with PILImage.open(io.BytesIO(data)) as img:
             fmt = img.format or ""
             width, height = img.size
+            if width * height > limits.max_pixels:
+                raise InputError(
+                    f"image is {width}x{height} = {width * height} pixels, refused before "
+                    "decoding (a decompression bomb?)",
+                    field=field,
+                    index=index,
+                    limit=f"{limits.max_pixels} pixels",
+                )
             img.load()  # decodes every pixel: catches truncated files
     except UnidentifiedImageError:
         raise InputError("bytes are not a readable image", field=field, index=index) from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except PILImage.DecompressionBombError as exc:
+        raise InputError(
+            f"image refused as a decompression bomb ({exc})",
+            field=field,
+            index=index,
+            limit=f"{limits.max_pixels} pixels",
+        ) from None
+    except (OSError, SyntaxError, ValueError, OverflowError, MemoryError) as exc:
+        if isinstance(exc, InputError):
+            raise
         raise InputError(
             f"image is damaged or truncated ({exc})", field=field, index=index
         ) from None
     return PreparedImage(kind="inline", data=data, format=fmt, width=width, height=height)
 
 
-def _encode_png(img: PILImage.Image) -> bytes:
+def _encode(img: PILImage.Image, fmt: str = "PNG", quality: int = 90) -> bytes:
     buffer = io.BytesIO()
-    if img.mode not in ("RGB", "RGBA", "L", "LA", "P", "I", "1"):
+    if fmt == "JPEG" and img.mode not in ("RGB", "L", "CMYK"):
+        img = img.convert("RGB")
+    elif img.mode not in ("RGB", "RGBA", "L", "LA", "P", "I", "1"):
         img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
-    img.save(buffer, format="PNG")
+    img.save(buffer, format=fmt, **({"quality": quality} if fmt == "JPEG" else {}))
     return buffer.getvalue()
 
 
-def prepare_image(source: ImageSource, *, field: str = "images", index: int = 0) -> PreparedImage:
-    """Normalise one image input.
+def _remote(source: str, *, field: str, index: int) -> PreparedImage | None:
+    lowered = source[:16].lower()
+    if lowered.startswith(("http://", "https://")):
+        return PreparedImage(kind="url", url=source)
+    if lowered.startswith("tos://"):
+        if len(source) <= len("tos://") or "/" not in source[len("tos://") :]:
+            raise InputError("tos:// link must be tos://{bucket}/{key}", field=field, index=index)
+        return PreparedImage(kind="tos", url=source)
+    return None
+
+
+def _inline_text(source: str, *, field: str, index: int) -> bytes | None:
+    """The bytes of a ``data:image/...;base64,`` or ``base64://`` string, else ``None``."""
+    lowered = source[:16].lower()
+    if lowered.startswith("data:"):
+        header, sep, payload = source.partition(",")
+        head = header.lower()
+        if not sep or not head.startswith("data:image/") or not head.endswith(";base64"):
+            raise InputError(
+                "data URI must look like data:image/<format>;base64,<data>",
+                field=field,
+                index=index,
+            )
+        return _decode_base64(payload, field=field, index=index)
+    if lowered.startswith("base64://"):
+        return _decode_base64(source[len("base64://") :], field=field, index=index)
+    if "://" in source[:12]:
+        scheme = source.split("://", 1)[0]
+        raise InputError(f"unsupported URL scheme {scheme!r}", field=field, index=index)
+    return None
+
+
+def prepare_image(
+    source: ImageSource | ImageItem,
+    *,
+    field: str = "images",
+    index: int = 0,
+    limits: ImageLimits = DEFAULT_LIMITS,
+) -> PreparedImage:
+    """Load and check one image input.
 
     Accepts a filesystem path (``str`` or ``PathLike``), ``bytes``, a ``PIL.Image``, a
     binary file object, an ``http(s)://`` URL, a ``data:image/...;base64,`` URI, a
-    ``base64://`` string or a ``tos://`` object. Local images are decoded once to check
-    them and read their size; formats other than JPEG, PNG and BMP are re-encoded as PNG.
+    ``base64://`` string, a ``tos://`` object or an already :class:`PreparedImage`.
+    Local images are decoded once (after the pixel cap) to check them and read their
+    size.
     """
     if isinstance(source, ImageItem):
         source = source.image
+    if isinstance(source, PreparedImage):
+        return source
     if isinstance(source, PILImage.Image):
-        return _inspect(_encode_png(source), field=field, index=index)
+        if source.width * source.height > limits.max_pixels:
+            raise InputError(
+                f"image is {source.width}x{source.height} pixels",
+                field=field,
+                index=index,
+                limit=f"{limits.max_pixels} pixels",
+            )
+        return _inspect(_encode(source), limits, field=field, index=index)
     if isinstance(source, str):
-        lowered = source[:16].lower()
-        if lowered.startswith(("http://", "https://")):
-            return PreparedImage(kind="url", url=source)
-        if lowered.startswith("tos://"):
-            if len(source) <= len("tos://") or "/" not in source[len("tos://") :]:
-                raise InputError(
-                    "tos:// link must be tos://{bucket}/{key}", field=field, index=index
-                )
-            return PreparedImage(kind="tos", url=source)
-        if lowered.startswith("data:"):
-            header, sep, payload = source.partition(",")
-            if (
-                not sep
-                or not header.lower().startswith("data:image/")
-                or not header.lower().endswith(";base64")
-            ):
-                raise InputError(
-                    "data URI must look like data:image/<format>;base64,<data>",
+        remote = _remote(source, field=field, index=index)
+        if remote is not None:
+            return remote
+        inline = _inline_text(source, field=field, index=index)
+        if inline is not None:
+            if len(inline) > limits.max_file_bytes:
+                raise _too_big(
+                    len(inline),
+                    limits.max_file_bytes,
+                    what="inline image",
                     field=field,
                     index=index,
                 )
-            return _normalise(
-                _inspect(
-                    _decode_base64(payload, field=field, index=index), field=field, index=index
-                )
-            )
-        if lowered.startswith("base64://"):
-            data = _decode_base64(source[len("base64://") :], field=field, index=index)
-            return _normalise(_inspect(data, field=field, index=index))
-        if "://" in source[:12]:
-            scheme = source.split("://", 1)[0]
-            raise InputError(f"unsupported URL scheme {scheme!r}", field=field, index=index)
-    return _normalise(
-        _inspect(_read_local(source, field=field, index=index), field=field, index=index)
-    )
+            return _inspect(inline, limits, field=field, index=index)
+    data = _read_local(source, limits.max_file_bytes, field=field, index=index)
+    return _inspect(data, limits, field=field, index=index)
 
 
-def _normalise(prepared: PreparedImage) -> PreparedImage:
-    if prepared.format in FGCLIP_FORMATS:
+def reencode_unless(prepared: PreparedImage, formats: Sequence[str]) -> PreparedImage:
+    """An inline image in one of ``formats`` (Pillow names) as it is; any other format
+    re-encoded as PNG (lossless). Remote images are returned unchanged."""
+    if prepared.kind != "inline" or prepared.format in formats:
         return prepared
     assert prepared.data is not None
     with PILImage.open(io.BytesIO(prepared.data)) as img:
-        data = _encode_png(img)
-    return PreparedImage(
-        kind="inline", data=data, format="PNG", width=prepared.width, height=prepared.height
-    )
-
-
-def downscale_to_fit(
-    prepared: PreparedImage, max_encoded_bytes: int, *, field: str, index: int
-) -> PreparedImage:
-    """Shrink an inline image until its base64 form fits ``max_encoded_bytes``.
-
-    Width and height are scaled by the same factor, never below 0.30 of the original
-    (the provider's measured quality limit); a :class:`UserWarning` says what was done.
-    Raises :class:`InputError` when even 0.30 does not fit.
-    """
-    assert prepared.data is not None and prepared.width and prepared.height
-    if _b64_len(len(prepared.data)) <= max_encoded_bytes:
-        return prepared
-    with PILImage.open(io.BytesIO(prepared.data)) as original:
-        original.load()
-        factor = 1.0
-        while factor > MIN_DOWNSCALE + 1e-9:
-            # Area scales with factor**2; aim straight at the size, then step down.
-            ratio = max_encoded_bytes / _b64_len(len(prepared.data))
-            factor = max(MIN_DOWNSCALE, min(factor * 0.9, math.sqrt(ratio) * factor * 0.95))
-            size = (max(1, round(original.width * factor)), max(1, round(original.height * factor)))
-            resized = original.resize(size, PILImage.Resampling.LANCZOS)
-            buffer = io.BytesIO()
-            fmt = "JPEG" if original.format == "JPEG" else "PNG"
-            resized.save(buffer, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
-            data = buffer.getvalue()
-            if _b64_len(len(data)) <= max_encoded_bytes:
-                warnings.warn(
-                    f"{field}[{index}]: image downscaled to {factor:.2f} of its size "
-                    f"({original.width}x{original.height} -> {size[0]}x{size[1]}) to fit the "
-                    f"request body limit",
-                    UserWarning,
-                    stacklevel=3,
-                )
-                return PreparedImage(
-                    kind="inline", data=data, format=fmt, width=size[0], height=size[1]
-                )
-            prepared = PreparedImage(
-                kind="inline", data=data, format=fmt, width=size[0], height=size[1]
-            )
-    raise InputError(
-        "image is too large for one request even at 0.30 of its width and height",
-        field=field,
-        index=index,
-        limit=f"{max_encoded_bytes} base64 bytes",
-    )
+        data = _encode(img)
+    return replace(prepared, data=data, format="PNG")
 
 
 def _b64_len(raw: int) -> int:
     return 4 * ((raw + 2) // 3)
 
 
+def fit_image(
+    prepared: PreparedImage,
+    max_bytes: int,
+    *,
+    field: str,
+    index: int,
+    base64_size: bool = False,
+    reason: str = "the request body limit",
+) -> PreparedImage:
+    """Make an inline image at most ``max_bytes`` (its base64 form when ``base64_size``).
+
+    A JPEG is first re-encoded at lower quality; then width and height are scaled by
+    the same factor, never below :data:`MIN_DOWNSCALE` (0.30) of the original. A
+    :class:`UserWarning` names the input index and the final size. Raises
+    :class:`InputError` when even 0.30 does not fit.
+    """
+    measure = _b64_len if base64_size else (lambda n: n)
+    if prepared.kind != "inline" or measure(len(prepared.data or b"")) <= max_bytes:
+        return prepared
+    assert prepared.data is not None and prepared.width and prepared.height
+    with PILImage.open(io.BytesIO(prepared.data)) as original:
+        original.load()
+        fmt = "JPEG" if original.format == "JPEG" else "PNG"
+        factor, size, data = 1.0, original.size, prepared.data
+        if fmt == "JPEG":
+            data = _encode(original, fmt, quality=80)
+        # At most ~12 rounds: each step shrinks by >= 10% until the 0.30 floor.
+        while measure(len(data)) > max_bytes and factor > MIN_DOWNSCALE + 1e-9:
+            ratio = max_bytes / measure(len(data))
+            factor = max(MIN_DOWNSCALE, min(factor * 0.9, math.sqrt(ratio) * factor * 0.95))
+            size = (max(1, round(original.width * factor)), max(1, round(original.height * factor)))
+            data = _encode(original.resize(size, PILImage.Resampling.LANCZOS), fmt, quality=85)
+    if measure(len(data)) > max_bytes:
+        raise InputError(
+            f"image is too large for {reason} even at {MIN_DOWNSCALE:.2f} of its width and height",
+            field=field,
+            index=index,
+            limit=f"{max_bytes} {'base64 ' if base64_size else ''}bytes",
+        )
+    warnings.warn(
+        f"{field}[{index}]: image re-encoded"
+        + (f" and downscaled to {factor:.2f} of its size" if factor < 1.0 else "")
+        + f" ({prepared.width}x{prepared.height} -> {size[0]}x{size[1]}, {len(data)} bytes) "
+        f"to fit {reason}",
+        UserWarning,
+        stacklevel=3,
+    )
+    return PreparedImage(kind="inline", data=data, format=fmt, width=size[0], height=size[1])
+
+
 # --------------------------------------------------------------------------- boxes
+
+
+def _box_values(box: Sequence[object]) -> tuple[float, ...] | None:
+    """The numbers of a box as floats (overflow as infinity), or ``None`` for a non-number."""
+    values: list[float] = []
+    for value in box:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        try:
+            values.append(float(value))
+        except OverflowError:  # an int past the float range, e.g. 10**400
+            values.append(math.inf)
+    return tuple(values)
 
 
 def validate_boxes(
@@ -403,14 +460,12 @@ def validate_boxes(
 
         if not isinstance(box, Sequence) or isinstance(box, (str, bytes)) or len(box) != 4:
             raise bad("a box is [x, y, w, h]: 4 numbers")
-        try:
-            x, y, w, h = (float(v) for v in box)
-        except (TypeError, ValueError):
-            raise bad("box values must be numbers") from None
-        if any(isinstance(v, bool) for v in box):
+        values = _box_values(box)
+        if values is None:
             raise bad("box values must be numbers")
-        if not all(math.isfinite(v) for v in (x, y, w, h)):
-            raise bad("box values must be finite (no NaN or infinity)")
+        x, y, w, h = values
+        if not all(math.isfinite(v) for v in values):
+            raise bad("box values must be finite numbers (no NaN, infinity or overflow)")
         if x < 0 or y < 0:
             raise bad(f"box corner ({x}, {y}) is negative", "x >= 0, y >= 0")
         if w <= 0 or h <= 0:
@@ -431,23 +486,27 @@ def validate_boxes(
 
 @dataclass(frozen=True)
 class PreparedMedia:
-    """A video made ready for Viking's MediaData rules."""
+    """A video made ready for a provider: a URL, a ``tos://`` object or inline bytes."""
 
     kind: Literal["url", "tos", "inline"]
     url: str | None = None
     data: bytes | None = None
 
-    def viking_wire(self) -> str:
-        if self.kind in ("url", "tos"):
-            assert self.url is not None
-            return self.url
-        assert self.data is not None
-        return "base64://" + base64.b64encode(self.data).decode("ascii")
+
+def video_container(data: bytes) -> str | None:
+    """``"mp4"`` (MP4/MOV: an ``ftyp`` box first) or ``"avi"`` (``RIFF....AVI ``), else ``None``."""
+    if len(data) >= 12 and data[4:8] == b"ftyp":
+        return "mp4"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"AVI ":
+        return "avi"
+    return None
 
 
 def prepare_video(source: MediaSource, *, field: str, index: int) -> PreparedMedia:
     """A video: a URL, ``tos://`` object, ``base64://`` string, path (mp4/avi/mov) or bytes,
-    at most 50 MB."""
+    at most 50 MB; inline videos must be an MP4/MOV or AVI container."""
+    if isinstance(source, PreparedMedia):
+        return source
     if isinstance(source, str):
         lowered = source[:16].lower()
         if lowered.startswith(("http://", "https://")):
@@ -465,17 +524,20 @@ def prepare_video(source: MediaSource, *, field: str, index: int) -> PreparedMed
         raise InputError(
             "video must be an MP4, AVI or MOV file", field=field, index=index, limit="mp4|avi|mov"
         )
-    return _checked_video(_read_local(source, field=field, index=index), field=field, index=index)
+    data = _read_local(source, VIDEO_MAX_BYTES, field=field, index=index, kind="video")
+    return _checked_video(data, field=field, index=index)
 
 
 def _checked_video(data: bytes, *, field: str, index: int) -> PreparedMedia:
     if not data:
         raise InputError("video is empty (0 bytes)", field=field, index=index)
     if len(data) > VIDEO_MAX_BYTES:
+        raise _too_big(len(data), VIDEO_MAX_BYTES, what="video", field=field, index=index)
+    if video_container(data) is None:
         raise InputError(
-            f"video is {len(data)} bytes",
+            "inline video is not an MP4/MOV or AVI file (no 'ftyp' or 'RIFF...AVI ' header)",
             field=field,
             index=index,
-            limit=f"{VIDEO_MAX_BYTES} bytes (50 MB)",
+            limit="mp4|avi|mov",
         )
     return PreparedMedia(kind="inline", data=data)

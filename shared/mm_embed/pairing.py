@@ -3,8 +3,9 @@
 A hybrid index or query needs both vectors of every text, and frameworks ask for them
 at different moments, sometimes at the same moment (LangChain's ``HybridRetriever``
 runs its dense and sparse retrievers as two concurrent tasks; LlamaIndex asks the embed
-model, then the vector store's sparse function). :class:`DenseSparseCache` lets every
-asker share the provider's work:
+model, then the vector store's sparse function). :class:`DenseSparsePairing` is the one
+object that joins them: the framework adapters of a dense and a sparse model hold the
+same pairing, and every asker shares the provider's work:
 
 * **One request per text.** A text that is neither cached nor in flight is fetched with
   both vectors (the caller's ``fetch`` asks ``return_dense`` and ``return_sparse``
@@ -46,16 +47,29 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 import numpy.typing as npt
 
+from .config import DEFAULTS
 from .errors import ConfigurationError, InputError, MMEmbedError, ResponseFormatError
 from .inputs import check_text
 from .results import EmbeddingResult, SparseVector
 
-__all__ = ["DenseSparseCache", "PairEntry"]
+if TYPE_CHECKING:
+    from .providers.viking import AsyncVikingClient, VikingClient
+
+__all__ = ["DenseSparsePairing", "PairEntry", "PairRequest", "fetch_pairs"]
+
+
+class PairRequest(TypedDict):
+    """The request that produced a pair of vectors (part of every cache key)."""
+
+    model: str
+    model_version: str | None
+    dimension: int | None
+
 
 #: ``(model, model_version, dimension, text)``
 Key = tuple[str, str | None, int | None, str]
@@ -83,7 +97,7 @@ class _Slot:
 
 
 @dataclass(frozen=True)
-class _Outcome:
+class _FlightOutcome:
     #: By position in the flight's keys; ``None`` for a text left without vectors.
     entries: list[PairEntry | None]
     error: BaseException | None
@@ -103,7 +117,7 @@ class _Flight:
         self.taken_over = False
         #: Flights this one took over: settled from this one's outcome.
         self.adopted: list[_Flight] = []
-        self.future: Future[_Outcome] = Future()
+        self.future: Future[_FlightOutcome] = Future()
         # A running future cannot be cancelled: a waiter's cancellation (propagated by
         # asyncio.wrap_future) must not cancel the fetch other callers wait on.
         self.future.set_running_or_notify_cancel()
@@ -133,8 +147,12 @@ class _Plan:
     own: _Flight | None
 
 
-class DenseSparseCache:
+class DenseSparsePairing:
     """Both vectors of each text, fetched once per text and shared by every asker.
+
+    Adapters hold one pairing between a dense and a sparse model of the same Viking
+    model and call :meth:`entries` / :meth:`aentries` with their client and request;
+    :meth:`get_or_fetch` is the same with any fetch function.
 
     ``ttl_seconds``: how long vectors are reused after they arrived; ``max_entries``:
     how many texts are kept at most (least recently used dropped first); ``clock``: a
@@ -155,8 +173,8 @@ class DenseSparseCache:
     def __init__(
         self,
         *,
-        ttl_seconds: float = 60.0,
-        max_entries: int = 1024,
+        ttl_seconds: float = DEFAULTS.pairing_ttl_seconds,
+        max_entries: int = DEFAULTS.pairing_max_entries,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, (int, float)):
@@ -199,11 +217,44 @@ class DenseSparseCache:
         return {"ttl_seconds": self.ttl_seconds, "max_entries": self.max_entries}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        DenseSparseCache.__init__(
+        DenseSparsePairing.__init__(
             self, ttl_seconds=state["ttl_seconds"], max_entries=state["max_entries"]
         )
 
     # ------------------------------------------------------------------ public calls
+
+    def entries(
+        self,
+        client: VikingClient,
+        texts: Sequence[str],
+        *,
+        model: str,
+        model_version: str | None = None,
+        dimension: int | None = None,
+    ) -> list[PairEntry]:
+        """Both vectors of every text from ``client`` (one request for both kinds),
+        held, coalesced or fetched; :class:`~mm_embed.InputError` names ``texts[i]``."""
+        request = PairRequest(model=model, model_version=model_version, dimension=dimension)
+        return self.get_or_fetch(
+            texts, lambda missing: _fetch_both(client, missing, request), **request
+        )
+
+    async def aentries(
+        self,
+        client: AsyncVikingClient,
+        texts: Sequence[str],
+        *,
+        model: str,
+        model_version: str | None = None,
+        dimension: int | None = None,
+    ) -> list[PairEntry]:
+        """Async twin of :meth:`entries`."""
+        request = PairRequest(model=model, model_version=model_version, dimension=dimension)
+
+        async def fetch(missing: list[str]) -> EmbeddingResult:
+            return await client.embed(missing, **request, return_dense=True, return_sparse=True)
+
+        return await self.aget_or_fetch(texts, fetch, **request)
 
     def get_or_fetch(
         self,
@@ -392,12 +443,12 @@ class DenseSparseCache:
                     if self._in_flight.get(key) is flight:
                         del self._in_flight[key]
                 self._evict()
-            flight.future.set_result(_Outcome(entries, error))
+            flight.future.set_result(_FlightOutcome(entries, error))
             for other in flight.adopted:
                 try:
                     outcome = _adopted_outcome(flight, other, entries, error)
                 except Exception as exc:  # its callers must wake up whatever happens
-                    outcome = _Outcome([None] * len(other.keys), error or exc)
+                    outcome = _FlightOutcome([None] * len(other.keys), error or exc)
                 other.future.set_result(outcome)
 
     def _evict(self) -> None:
@@ -479,14 +530,14 @@ def _entries_of(result: EmbeddingResult, count: int, *, complete: bool) -> list[
 
 def _adopted_outcome(
     flight: _Flight, other: _Flight, entries: list[PairEntry | None], error: BaseException | None
-) -> _Outcome:
+) -> _FlightOutcome:
     """The outcome of ``other`` (taken over) from that of ``flight``, which sent its
     texts: entries and error indices moved to positions in ``other``'s texts."""
     mine = [entries[flight.positions[key]] for key in other.keys]
     if error is None:
-        return _Outcome(mine, None)
+        return _FlightOutcome(mine, None)
     lost = {key for key, entry in zip(other.keys, mine, strict=True) if entry is None}
-    return _Outcome(mine, _for_caller(error, flight, other.keys, lost))
+    return _FlightOutcome(mine, _for_caller(error, flight, other.keys, lost))
 
 
 def _not_ours(error: BaseException | None, flight: _Flight, mine: set[Key]) -> bool:
@@ -530,3 +581,27 @@ def _for_caller(
             mapped.message = f"texts[{mapped.index}]" + error.message[len(location) :]
             mapped.args = (mapped.message,)
     return mapped
+
+
+def _fetch_both(client: VikingClient, texts: list[str], request: PairRequest) -> EmbeddingResult:
+    return client.embed(texts, **request, return_dense=True, return_sparse=True)
+
+
+def fetch_pairs(
+    client: VikingClient,
+    texts: Sequence[str],
+    *,
+    model: str,
+    model_version: str | None = None,
+    dimension: int | None = None,
+) -> EmbeddingResult:
+    """Both vectors of ``texts`` in one request per batch, nothing held: for callers that
+    need both kinds at the same moment (hybrid store indexing), where no second asker
+    will come. The result has one dense row and one sparse vector per text, in order."""
+    request = PairRequest(model=model, model_version=model_version, dimension=dimension)
+    result = _fetch_both(client, list(texts), request)
+    if result.sparse is None or len(result.sparse) != len(result):
+        raise ResponseFormatError(
+            "the provider did not return one dense and one sparse vector per text"
+        )
+    return result

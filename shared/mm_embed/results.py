@@ -16,10 +16,14 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from .errors import ResponseFormatError
+
 __all__ = [
     "EmbeddingResult",
     "EmbeddingType",
     "ImageInfo",
+    "ReplyMeta",
+    "ResultMeta",
     "SparseVector",
     "Usage",
     "UsageMeter",
@@ -141,6 +145,57 @@ class ImageInfo:
     bit_depth: int | None = None
 
 
+@dataclass(frozen=True)
+class ReplyMeta:
+    """What one wire reply said about itself (FG-CLIP sends these; names as on the wire)."""
+
+    request_id: str | None = None
+    #: ``data.created``: when the reply was made, ``%Y-%m-%d %H:%M:%S.%f``.
+    created: str | None = None
+    #: ``data.meta.api_version.version``.
+    api_version: str | None = None
+    #: ``data.meta.latencys``, as sent (the provider's spelling; often ``null``).
+    latencys: Any = None
+    #: ``context.timestamp``: Unix seconds.
+    timestamp: float | None = None
+
+
+@dataclass(frozen=True)
+class ResultMeta:
+    """Provider metadata of a call, merged over its wire requests.
+
+    ``replies`` holds each request's :class:`ReplyMeta` in request order; the properties
+    summarise them: the API version(s) that answered, the earliest ``created`` and
+    ``timestamp``, and every reply's ``latencys``.
+    """
+
+    replies: tuple[ReplyMeta, ...] = ()
+
+    @property
+    def api_version(self) -> str | None:
+        """The API version that answered (distinct versions joined by ``", "``)."""
+        versions = dict.fromkeys(r.api_version for r in self.replies if r.api_version)
+        return ", ".join(versions) or None
+
+    @property
+    def created(self) -> str | None:
+        """The earliest ``created`` of the replies."""
+        return min((r.created for r in self.replies if r.created), default=None)
+
+    @property
+    def timestamp(self) -> float | None:
+        """The earliest ``context.timestamp`` of the replies."""
+        return min((r.timestamp for r in self.replies if r.timestamp is not None), default=None)
+
+    @property
+    def latencys(self) -> list[Any]:
+        """Each reply's ``latencys``, in request order."""
+        return [r.latencys for r in self.replies]
+
+    def __add__(self, other: ResultMeta) -> ResultMeta:
+        return ResultMeta(self.replies + other.replies)
+
+
 @dataclass
 class EmbeddingResult:
     """Everything one client call produced, rows in the caller's order.
@@ -154,6 +209,8 @@ class EmbeddingResult:
       whole-image (global) row; ``None`` when no boxes were involved.
     * ``usage``, ``request_ids`` (one per wire request, in order), ``images`` (provider
       image metadata per input image, FG-CLIP), ``text_lengths`` (FG-CLIP ``data.texts``).
+    * ``meta``: provider metadata of the replies (:class:`ResultMeta`).
+    * ``model_usage``: usage per underlying model (Viking ``model_token_usage``).
     """
 
     dense: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
@@ -165,6 +222,7 @@ class EmbeddingResult:
     images: list[ImageInfo | None] | None = None
     text_lengths: list[int] | None = None
     model: str | None = None
+    meta: ResultMeta = field(default_factory=ResultMeta)
 
     def __len__(self) -> int:
         return len(self.input_indices)
@@ -177,6 +235,12 @@ class EmbeddingResult:
         if self.dense:
             return next(iter(self.dense.values()))
         raise AttributeError("this result has no dense vectors (return_dense was off)")
+
+    @property
+    def model_usage(self) -> dict[str, Usage]:
+        """Usage per underlying model, summed over the call's requests (Viking's
+        ``model_token_usage``; asked for with ``return_model_token_usage=True``)."""
+        return self.usage.by_model
 
     @property
     def dimension(self) -> int | None:
@@ -207,6 +271,7 @@ class EmbeddingResult:
         if len(parts) == 1:
             return parts[0]
         first = parts[0]
+        _check_widths(parts)
         dense = {}
         for name in first.dense:
             matrices = [p.dense[name] for p in parts if len(p)]
@@ -235,6 +300,7 @@ class EmbeddingResult:
             images=_concat_optional([p.images for p in parts]),
             text_lengths=_concat_optional([p.text_lengths for p in parts]),
             model=first.model,
+            meta=ResultMeta(tuple(r for p in parts for r in p.meta.replies)),
         )
 
     def take(self, rows: npt.NDArray[np.int64] | Sequence[int]) -> EmbeddingResult:
@@ -250,7 +316,26 @@ class EmbeddingResult:
             images=self.images,
             text_lengths=self.text_lengths,
             model=self.model,
+            meta=self.meta,
         )
+
+
+def _check_widths(parts: Sequence[EmbeddingResult]) -> None:
+    """Every request of one call must answer with the same dimension."""
+    widths: dict[str, tuple[int, EmbeddingResult]] = {}
+    for part in parts:
+        if not len(part):
+            continue
+        for name, matrix in part.dense.items():
+            seen = widths.setdefault(name, (matrix.shape[1], part))
+            if matrix.shape[1] != seen[0]:
+                ids = ", ".join(part.request_ids) or "unknown"
+                raise ResponseFormatError(
+                    f"{name} vectors of request {ids} have {matrix.shape[1]} dimensions where "
+                    f"request {', '.join(seen[1].request_ids) or 'unknown'} had {seen[0]} "
+                    f"(first differing row: input {int(part.input_indices[0])})",
+                    request_id=part.request_ids[0] if part.request_ids else None,
+                )
 
 
 def _concat_optional(lists: Sequence[list[Any] | None]) -> list[Any] | None:

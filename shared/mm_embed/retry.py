@@ -12,6 +12,7 @@ the official Volcengine SDK's schedule.
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import time
 from collections.abc import Mapping
@@ -32,24 +33,35 @@ RETRYABLE_STATUS = frozenset({408, 409, 429})
 RETRYABLE_CODES = frozenset({1000029})
 
 
+def _seconds(raw: str, scale: float = 1.0) -> float | None:
+    """A finite, non-negative number of seconds, or ``None`` (malformed counts as absent)."""
+    try:
+        value = float(raw) * scale
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date)."""
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date).
+
+    A malformed value (``nan``, ``-5``, ``inf``, text) counts as absent, so the normal
+    backoff applies instead of retrying at once.
+    """
     raw_ms = headers.get("retry-after-ms")
     if raw_ms:
-        try:
-            return max(0.0, float(raw_ms) / 1000.0)
-        except ValueError:
-            pass
+        seconds = _seconds(raw_ms, 1 / 1000.0)
+        if seconds is not None:
+            return seconds
     raw = headers.get("retry-after")
     if not raw:
         return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
+    seconds = _seconds(raw)
+    if seconds is not None or raw.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        return seconds
     try:
         moment = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError):
         return None
     return max(0.0, moment.timestamp() - time.time())
 

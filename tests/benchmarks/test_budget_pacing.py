@@ -11,7 +11,7 @@ import pytest
 from mm_embed import ImageItem, VikingClient
 from mm_embed.emulator import SAMPLES, sample_png
 from mm_embed.emulator.tokens import count_tokens
-from mm_embed.protocol.viking import estimate_tokens
+from mm_embed.providers.viking.protocol import estimate_tokens
 from mm_embed.ratelimit import RateLimiter
 
 

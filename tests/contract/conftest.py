@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from mm_embed import AsyncFGClipClient, AsyncVikingClient, FGClipClient, VikingClient
+from mm_embed.budgets import LocalBudget
 from mm_embed.emulator import Emulator, RequestRecord, sample_png
 
 
@@ -74,6 +75,8 @@ class Clients:
             options.setdefault("access_key", emu.access_key)
             options.setdefault("secret_key", emu.secret_key)
         options.setdefault("base_url", emu.url)
+        # One budget per client: tests share the emulator's account, not its quota.
+        options.setdefault("budget", LocalBudget())
         return self._keep(cls(region=emu.region, **options))
 
     def _keep(self, client: Any) -> Twin:

@@ -11,7 +11,7 @@ import pytest
 from mm_embed import AuthenticationError, BadRequestError, InputError
 from mm_embed.emulator import SAMPLES, Emulator
 from mm_embed.emulator.tokens import count_tokens
-from mm_embed.protocol.fgclip import probability
+from mm_embed.providers.fgclip.protocol import probability
 
 from .conftest import Clients, data_uri, records
 

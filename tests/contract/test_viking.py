@@ -21,8 +21,9 @@ from mm_embed import (
     sparse_index,
 )
 from mm_embed.emulator import Emulator, sample_png
-from mm_embed.protocol import viking as proto
-from mm_embed.protocol._json import dumps
+from mm_embed.providers._wire import dumps
+from mm_embed.providers.viking import catalogue
+from mm_embed.providers.viking import protocol as proto
 
 from .conftest import Clients, records
 
@@ -31,7 +32,7 @@ VIDEO = b"\x00\x00\x00\x18ftypmp42 contract test video bytes"
 
 ROWS = [
     (model, version if version != "default" else None, dim)
-    for model, spec in proto.MODELS.items()
+    for model, spec in catalogue.MODELS.items()
     for version, v in spec.versions.items()
     for dim in [None, *sorted(v.dimensions)]
 ]
@@ -41,7 +42,7 @@ ROWS = [
 async def test_dimension_per_model_version(
     clients: Clients, emulator_session: Emulator, model: str, version: str | None, dim: int | None
 ) -> None:
-    spec = proto.MODELS[model]
+    spec = catalogue.MODELS[model]
     expected = dim or spec.version(version).dimension
     vk = clients.viking(emulator_session)
     result = await vk.embed(TEXTS, model=model, model_version=version, dimension=dim)
@@ -138,8 +139,8 @@ async def test_full_modal_only_on_250615(
         )
 
 
-SPARSE = [name for name, spec in proto.MODELS.items() if spec.sparse]
-DENSE_ONLY = [name for name, spec in proto.MODELS.items() if not spec.sparse]
+SPARSE = [name for name, spec in catalogue.MODELS.items() if spec.sparse]
+DENSE_ONLY = [name for name, spec in catalogue.MODELS.items() if not spec.sparse]
 
 
 @pytest.mark.parametrize("model", SPARSE)
@@ -149,7 +150,7 @@ async def test_sparse_keys_and_index(
     vk = clients.viking(emulator_session)
     result = await vk.embed(TEXTS, model=model)
     assert result.sparse is not None and len(result.sparse) == 3
-    numeric = proto.MODELS[model].sparse_keys == "id"
+    numeric = catalogue.MODELS[model].sparse_keys == "id"
     for vector in result.sparse:
         assert len(vector) > 0
         assert all(key.isdigit() == numeric for key in vector.weights)
@@ -187,7 +188,7 @@ async def test_token_usage(clients: Clients, emulator_session: Emulator, model: 
     result = await vk.embed(TEXTS, model=model, return_token_usage=True)
     usage = result.usage
     assert usage.prompt_tokens > 0 and usage.total_tokens == usage.prompt_tokens
-    components = proto.MODELS[model].component_models
+    components = catalogue.MODELS[model].component_models
     assert set(usage.by_model) == set(components)
     for part in usage.by_model.values():
         assert part.total_tokens > 0
@@ -253,12 +254,11 @@ async def test_server_model_failure_1000025(
     body = dumps({"model": model, "data": [{"data_type": "text", "text": "x"}]})
 
     def parse(status: int, content: bytes, retry_after: float | None) -> object:
-        return proto.parse_response(
-            status, content, expected_rows=1, return_dense=True, return_sparse=False
-        )
+        request = proto.resolve_request(model="bge-large-en", return_sparse=False, strict=False)
+        return proto.parse_response(status, content, expected_rows=1, request=request)
 
     async def post() -> object:
-        sent = vk.transport.post(proto.PATH, body, parse)
+        sent = vk.transport.post(catalogue.PATH, body, parse)
         return await sent if inspect.isawaitable(sent) else sent
 
     with pytest.raises(NotFoundError) as caught:

@@ -10,12 +10,13 @@ import pytest
 
 from mm_embed import ImageItem, RateLimitError
 from mm_embed.emulator import Emulator
-from mm_embed.protocol import viking as proto
+from mm_embed.providers.viking import catalogue
 from mm_embed.retry import RetryPolicy
 
 from .conftest import Clients, noisy_png, records
 
-FAST = RetryPolicy(max_retries=10, initial_delay=0.01, max_delay=0.05)
+# Enough patience (about 2 s in all) for a drained per-second bucket to refill.
+FAST = RetryPolicy(max_retries=10, initial_delay=0.05, max_delay=0.3)
 
 
 async def test_100_items_per_request(clients: Clients, emulator_session: Emulator) -> None:
@@ -64,7 +65,7 @@ async def test_tokens_per_minute_1000029(
     await first.embed([big], model="bge-m3")
     with pytest.raises(RateLimitError) as caught:
         await first.embed(["one more"], model="bge-m3")
-    assert caught.value.code == proto.RATE_LIMITED_CODE and caught.value.status_code == 429
+    assert caught.value.code == catalogue.RATE_LIMITED_CODE and caught.value.status_code == 429
     patient = clients.viking(emu, tokens_per_minute=None, max_retries=20)
     result = await patient.embed(["one more"], model="bge-m3")
     assert len(result) == 1
@@ -83,13 +84,13 @@ async def test_images_per_second(clients: Clients, make_emulator: Callable[..., 
     assert all(r.status == 200 and r.items <= 3 for r in sent)
     # Budget off, no retries: the server's quota surfaces as RateLimitError.
     emu = make_emulator(images_per_second=6)  # a full bucket again
-    blunt = clients.viking(emu, images_per_second=None, max_retries=0)
+    blunt = clients.viking(emu, images_per_second=None, tokens_per_minute=None, max_retries=0)
     await blunt.embed([red] * 6, model="bge-visualized-m3")  # empties the bucket
     with pytest.raises(RateLimitError) as caught:
         await blunt.embed([red] * 6, model="bge-visualized-m3")
-    assert caught.value.code == proto.RATE_LIMITED_CODE
+    assert caught.value.code == catalogue.RATE_LIMITED_CODE
     # With retries, the same calls go through.
-    retrying = clients.viking(emu, images_per_second=None, max_retries=10)
+    retrying = clients.viking(emu, images_per_second=None, tokens_per_minute=None, max_retries=10)
     retrying.client.transport.retry = FAST
     assert len(await retrying.embed([red] * 6, model="bge-visualized-m3")) == 6
     assert retrying.transport.stats.retries >= 1

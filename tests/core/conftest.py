@@ -26,7 +26,8 @@ import orjson
 import pytest
 from PIL import Image
 
-from mm_embed import AsyncFGClipClient, AsyncVikingClient, FGClipClient, VikingClient
+from mm_embed import VIKING_MODELS, AsyncFGClipClient, AsyncVikingClient, FGClipClient, VikingClient
+from mm_embed.budgets import LocalBudget
 from mm_embed.retry import RetryPolicy
 
 FG_KEY = "fg-secret-key-7f3a9c"
@@ -255,6 +256,16 @@ def viking_identity(item: dict[str, Any]) -> str:
     return "+".join(parts)
 
 
+def viking_dimension(model: str, params: dict[str, Any]) -> int:
+    """The width a real server answers with: the asked dimension, else the version's."""
+    if params.get("embedding_dimension"):
+        return int(params["embedding_dimension"])
+    spec = VIKING_MODELS.get(model)
+    if spec is None:
+        return DIM
+    return spec.versions[params.get("model_version") or spec.default_version].dimension
+
+
 def viking_tokens(item: dict[str, Any]) -> int:
     """The fake's token count: never above the client's upper-leaning estimate."""
     text = item.get("text") or ""
@@ -295,8 +306,11 @@ class FakeViking(FakeProvider):
         items = body["data"]
         data: dict[str, Any] = {}
         if params.get("return_dense", True):
+            # Real width (the client checks it): the four telling columns, then zeros.
+            padding = [0.0] * (viking_dimension(model, params) - DIM)
             data["sentence_dense_embedding"] = [
-                [fp(viking_identity(item)), float(k), 0.25, 0.5] for k, item in enumerate(items)
+                [fp(viking_identity(item)), float(k), 0.25, 0.5, *padding]
+                for k, item in enumerate(items)
             ]
         if params.get("return_sparse"):
             data["sentence_sparse_embedding"] = [
@@ -385,6 +399,8 @@ def build_viking(kind: str, provider: FakeViking | None = None, **kwargs: Any) -
     # Budgets are off unless a test asks for them: they would only slow other tests.
     kwargs.setdefault("tokens_per_minute", None)
     kwargs.setdefault("images_per_second", None)
+    # Each client its own budget: tests share credentials, and must not share a quota.
+    kwargs.setdefault("budget", LocalBudget())
     retry = kwargs.pop("retry", FAST_RETRY)
     cls = AsyncVikingClient if kind == "async" else VikingClient
     client = cls(http_client=_mock(kind, provider), **kwargs)

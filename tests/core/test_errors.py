@@ -25,8 +25,8 @@ from mm_embed import (
     ResponseFormatError,
 )
 from mm_embed.errors import status_error_class
-from mm_embed.protocol import fgclip as fg_proto
-from mm_embed.protocol import viking as vk_proto
+from mm_embed.providers.fgclip import protocol as fg_proto
+from mm_embed.providers.viking import protocol as vk_proto
 
 from .conftest import (
     FakeFGClip,
@@ -363,8 +363,7 @@ def test_protocol_parsers_raise_status_errors_directly() -> None:
             404,
             b'{"code": 1000025, "message": "failed to calcTextEmbedding", "request_id": "r9"}',
             expected_rows=1,
-            return_dense=True,
-            return_sparse=False,
+            request=vk_proto.resolve_request(model="bge-large-zh"),
         )
     assert info.value.request_id == "r9" and info.value.code == 1000025
     with pytest.raises(AuthenticationError):
@@ -373,4 +372,5 @@ def test_protocol_parsers_raise_status_errors_directly() -> None:
             b'{"context": {"code": 401, "message": "bad key"}}',
             expected_rows=1,
             embedding_types=["float"],
+            model="fg-clip",
         )

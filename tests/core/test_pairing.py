@@ -1,4 +1,4 @@
-"""DenseSparseCache: one provider request per text for both vectors, shared by every
+"""DenseSparsePairing: one provider request per text for both vectors, shared by every
 asker (cache, expiry, LRU bound, coalescing across threads and tasks, caller-index errors).
 
 Pure unit tests with fake fetch functions, plus the real core client behind
@@ -26,7 +26,7 @@ from mm_embed.errors import (
     InputError,
     ResponseFormatError,
 )
-from mm_embed.pairing import DenseSparseCache, PairEntry
+from mm_embed.pairing import DenseSparsePairing, PairEntry
 
 from .conftest import FakeViking, build_viking, fp, json_response
 
@@ -118,7 +118,7 @@ def wait_until(condition: Callable[[], bool]) -> None:
 
 
 def test_one_fetch_per_text_in_caller_order() -> None:
-    cache, provider = DenseSparseCache(), Provider()
+    cache, provider = DenseSparsePairing(), Provider()
     entries = cache.get_or_fetch(["b", "a", "b", "c"], provider, **MODEL)
     assert provider.calls == [["b", "a", "c"]]  # de-duplicated, one call
     assert [text_of(e) for e in entries] == ["b", "a", "b", "c"]
@@ -130,7 +130,7 @@ def test_one_fetch_per_text_in_caller_order() -> None:
 
 
 def test_held_texts_are_reused_and_only_new_ones_fetched() -> None:
-    cache, provider = DenseSparseCache(), Provider()
+    cache, provider = DenseSparsePairing(), Provider()
     cache.get_or_fetch(["a", "b"], provider, **MODEL)
     entries = cache.get_or_fetch(["b", "x", "a"], provider, **MODEL)
     assert provider.calls == [["a", "b"], ["x"]]
@@ -143,7 +143,7 @@ def test_held_texts_are_reused_and_only_new_ones_fetched() -> None:
 
 
 def test_keys_hold_model_version_and_dimension() -> None:
-    cache, provider = DenseSparseCache(), Provider()
+    cache, provider = DenseSparsePairing(), Provider()
     cache.get_or_fetch(["a"], provider, model="bge-m3")
     cache.get_or_fetch(["a"], provider, model="bge-m3", model_version="v2")
     cache.get_or_fetch(["a"], provider, model="bge-m3", dimension=512)
@@ -154,7 +154,7 @@ def test_keys_hold_model_version_and_dimension() -> None:
 
 def test_entries_expire_after_ttl() -> None:
     clock, provider = Clock(), Provider()
-    cache = DenseSparseCache(ttl_seconds=10, clock=clock)
+    cache = DenseSparsePairing(ttl_seconds=10, clock=clock)
     cache.get_or_fetch(["a"], provider, **MODEL)
     clock.now += 9.99
     cache.get_or_fetch(["a"], provider, **MODEL)
@@ -166,7 +166,7 @@ def test_entries_expire_after_ttl() -> None:
 
 def test_least_recently_used_go_first() -> None:
     clock, provider = Clock(), Provider()
-    cache = DenseSparseCache(max_entries=2, clock=clock)
+    cache = DenseSparsePairing(max_entries=2, clock=clock)
     cache.get_or_fetch(["a", "b"], provider, **MODEL)
     cache.get_or_fetch(["a"], provider, **MODEL)  # "a" used again: "b" is now the oldest
     cache.get_or_fetch(["c"], provider, **MODEL)
@@ -182,7 +182,7 @@ def test_least_recently_used_go_first() -> None:
 
 def test_expired_entries_are_purged_before_live_ones_are_evicted() -> None:
     clock, provider = Clock(), Provider()
-    cache = DenseSparseCache(ttl_seconds=5, max_entries=2, clock=clock)
+    cache = DenseSparsePairing(ttl_seconds=5, max_entries=2, clock=clock)
     cache.get_or_fetch(["old"], provider, **MODEL)
     clock.now += 3
     cache.get_or_fetch(["live"], provider, **MODEL)
@@ -194,7 +194,7 @@ def test_expired_entries_are_purged_before_live_ones_are_evicted() -> None:
 
 
 def test_bad_texts_fail_before_anything_is_sent() -> None:
-    cache, provider = DenseSparseCache(), Provider()
+    cache, provider = DenseSparsePairing(), Provider()
     with pytest.raises(InputError, match=r"texts\[2\]: text is empty") as info:
         cache.get_or_fetch(["a", "b", " "], provider, **MODEL)
     assert info.value.index == 2 and info.value.field == "texts"
@@ -208,14 +208,14 @@ def test_bad_texts_fail_before_anything_is_sent() -> None:
 def test_settings_are_checked() -> None:
     for ttl in (0, -1.0, float("nan"), True, "60"):
         with pytest.raises(ConfigurationError, match="ttl_seconds"):
-            DenseSparseCache(ttl_seconds=ttl)  # type: ignore[arg-type]
+            DenseSparsePairing(ttl_seconds=ttl)  # type: ignore[arg-type]
     for size in (0, -3, 1.5, True):
         with pytest.raises(ConfigurationError, match="max_entries"):
-            DenseSparseCache(max_entries=size)  # type: ignore[arg-type]
+            DenseSparsePairing(max_entries=size)  # type: ignore[arg-type]
 
 
 def test_pickles_and_copies_are_empty_with_the_same_limits() -> None:
-    cache = DenseSparseCache(ttl_seconds=7, max_entries=3)
+    cache = DenseSparsePairing(ttl_seconds=7, max_entries=3)
     cache.get_or_fetch(["a"], Provider(), **MODEL)
     for twin in (pickle.loads(pickle.dumps(cache)), copy.deepcopy(cache), copy.copy(cache)):
         assert (twin.ttl_seconds, twin.max_entries, len(twin)) == (7.0, 3, 0)
@@ -224,7 +224,7 @@ def test_pickles_and_copies_are_empty_with_the_same_limits() -> None:
 
 
 def test_a_reply_without_both_vectors_is_an_error_and_nothing_is_kept() -> None:
-    cache = DenseSparseCache()
+    cache = DenseSparsePairing()
 
     def dense_only(texts: list[str]) -> EmbeddingResult:
         good = result_for(texts, 1)
@@ -245,7 +245,7 @@ def test_a_reply_without_both_vectors_is_an_error_and_nothing_is_kept() -> None:
 
 def test_threads_asking_for_texts_in_flight_wait_for_one_fetch() -> None:
     gate = threading.Event()
-    cache, provider = DenseSparseCache(), Provider(gate)
+    cache, provider = DenseSparsePairing(), Provider(gate)
     got: dict[str, list[PairEntry]] = {}
 
     def ask(name: str, texts: list[str]) -> None:
@@ -271,7 +271,7 @@ def test_threads_asking_for_texts_in_flight_wait_for_one_fetch() -> None:
 
 
 async def test_tasks_asking_for_texts_in_flight_await_one_fetch() -> None:
-    cache, provider = DenseSparseCache(), AsyncProvider()
+    cache, provider = DenseSparsePairing(), AsyncProvider()
     provider.gate.clear()
     first = asyncio.create_task(cache.aget_or_fetch(["q", "r"], provider, **MODEL))
     await asyncio.wait_for(provider.started.wait(), WAIT)
@@ -288,7 +288,7 @@ async def test_tasks_asking_for_texts_in_flight_await_one_fetch() -> None:
 
 async def test_a_thread_and_a_task_share_one_fetch() -> None:
     # Task first, then a blocking call in a worker thread.
-    cache, provider = DenseSparseCache(), AsyncProvider()
+    cache, provider = DenseSparsePairing(), AsyncProvider()
     provider.gate.clear()
     sync_calls: list[list[str]] = []
 
@@ -318,7 +318,7 @@ async def test_a_thread_and_a_task_share_one_fetch() -> None:
 
 
 async def test_a_blocking_call_on_the_loop_thread_fetches_itself_instead_of_deadlocking() -> None:
-    cache, provider = DenseSparseCache(), AsyncProvider()
+    cache, provider = DenseSparsePairing(), AsyncProvider()
     provider.gate.clear()
     task = asyncio.create_task(cache.aget_or_fetch(["q"], provider, **MODEL))
     await asyncio.wait_for(provider.started.wait(), WAIT)
@@ -333,7 +333,7 @@ async def test_a_blocking_call_on_the_loop_thread_fetches_itself_instead_of_dead
 async def test_a_blocking_call_on_the_loop_thread_takes_over_a_fetch_not_yet_sent() -> None:
     # LlamaIndex's Qdrant store calls its sparse function synchronously inside aquery,
     # while the dense retriever's task (started alongside) embeds the same query.
-    cache, provider, blocking = DenseSparseCache(), AsyncProvider(), Provider()
+    cache, provider, blocking = DenseSparsePairing(), AsyncProvider(), Provider()
     got: list[list[PairEntry]] = []
 
     async def sparse_side() -> None:
@@ -350,7 +350,7 @@ async def test_a_blocking_call_on_the_loop_thread_takes_over_a_fetch_not_yet_sen
 
 
 async def test_errors_of_a_fetch_taken_over_reach_the_task_with_its_indices() -> None:
-    cache, provider, blocking = DenseSparseCache(), AsyncProvider(), Provider()
+    cache, provider, blocking = DenseSparsePairing(), AsyncProvider(), Provider()
     # Sent by the blocking call: ["c", "b", "x", "a"]; the provider refuses "a" (position 3).
     blocking.fail = BadRequestError("refused", status_code=400, input_indices=[3])
     errors: list[BadRequestError] = []
@@ -376,7 +376,7 @@ async def test_errors_of_a_fetch_taken_over_reach_the_task_with_its_indices() ->
 
 
 async def test_a_waiter_whose_fetch_was_cancelled_fetches_itself() -> None:
-    cache, provider = DenseSparseCache(), AsyncProvider()
+    cache, provider = DenseSparsePairing(), AsyncProvider()
     provider.gate.clear()
     owner = asyncio.create_task(cache.aget_or_fetch(["q"], provider, **MODEL))
     await asyncio.wait_for(provider.started.wait(), WAIT)
@@ -392,7 +392,7 @@ async def test_a_waiter_whose_fetch_was_cancelled_fetches_itself() -> None:
 
 
 async def test_a_cancelled_waiter_does_not_cancel_the_fetch() -> None:
-    cache, provider = DenseSparseCache(), AsyncProvider()
+    cache, provider = DenseSparsePairing(), AsyncProvider()
     provider.gate.clear()
     owner = asyncio.create_task(cache.aget_or_fetch(["q"], provider, **MODEL))
     await asyncio.wait_for(provider.started.wait(), WAIT)
@@ -411,7 +411,7 @@ def test_many_threads_and_tasks_send_each_text_once() -> None:
     """Blocking callers on 4 threads and 8 tasks on 2 event loops ask for random,
     overlapping lists (with repeats) while fetches are slow: every text reaches the
     provider exactly once, and every caller gets its own texts in its own order."""
-    cache = DenseSparseCache(ttl_seconds=3600)
+    cache = DenseSparsePairing(ttl_seconds=3600)
     texts = [f"t{i}" for i in range(60)]
     sent: list[str] = []
     lock = threading.Lock()
@@ -466,7 +466,7 @@ def test_many_threads_and_tasks_send_each_text_once() -> None:
 
 
 def test_errors_name_the_callers_indices_and_later_calls_retry() -> None:
-    cache, provider = DenseSparseCache(), Provider()
+    cache, provider = DenseSparsePairing(), Provider()
     cache.get_or_fetch(["y"], provider, **MODEL)
     provider.fail = BadRequestError("refused", status_code=400, input_indices=[1])
     with pytest.raises(BadRequestError) as info:
@@ -484,7 +484,7 @@ def test_errors_name_the_callers_indices_and_later_calls_retry() -> None:
 
 
 def test_other_exceptions_propagate_unchanged() -> None:
-    cache, provider = DenseSparseCache(), Provider()
+    cache, provider = DenseSparsePairing(), Provider()
     provider.fail = RuntimeError("boom")
     with pytest.raises(RuntimeError, match="boom"):
         cache.get_or_fetch(["a"], provider, **MODEL)
@@ -494,7 +494,7 @@ def test_other_exceptions_propagate_unchanged() -> None:
 
 def test_a_waiting_thread_gets_the_error_with_its_own_indices() -> None:
     gate = threading.Event()
-    cache, provider = DenseSparseCache(), Provider(gate)
+    cache, provider = DenseSparsePairing(), Provider(gate)
     cache.get_or_fetch(["held"], Provider(), **MODEL)
     provider.fail = BadRequestError("refused", status_code=400, input_indices=[0, 1])
     errors: dict[str, BadRequestError] = {}
@@ -524,7 +524,7 @@ def test_a_waiting_thread_gets_the_error_with_its_own_indices() -> None:
 
 def test_an_input_error_of_another_caller_makes_the_waiter_fetch_itself() -> None:
     gate = threading.Event()
-    cache, provider = DenseSparseCache(), Provider(gate)
+    cache, provider = DenseSparsePairing(), Provider(gate)
     # What the core client says about a text it cannot send: its position in the list.
     provider.fail = InputError("item is too large", field="inputs", index=1, limit="1 byte")
     cache.get_or_fetch(["ok"], Provider(), model="other")  # an unrelated held text
@@ -557,7 +557,7 @@ def test_an_input_error_of_another_caller_makes_the_waiter_fetch_itself() -> Non
 
 
 def test_caller_index_of_a_refused_input_and_duplicates() -> None:
-    cache, provider = DenseSparseCache(), Provider()
+    cache, provider = DenseSparsePairing(), Provider()
     cache.get_or_fetch(["held"], provider, **MODEL)
     provider.fail = InputError("item is too large", field="inputs", index=0)
     with pytest.raises(InputError) as info:
@@ -586,7 +586,7 @@ def test_a_failed_chunk_of_the_core_client_keeps_the_rest_and_maps_indices() -> 
     provider = FakeViking(fault=FailTheT2ChunkOnce())
     twin = build_viking("sync", provider, max_batch_size=2)
     client = twin.client
-    cache = DenseSparseCache()
+    cache = DenseSparsePairing()
 
     def fetch(texts: list[str]) -> EmbeddingResult:
         return client.embed(texts, model="bge-m3", return_dense=True, return_sparse=True)  # type: ignore[no-any-return]

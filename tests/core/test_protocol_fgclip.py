@@ -21,7 +21,7 @@ from mm_embed import (
     RateLimitError,
     ResponseFormatError,
 )
-from mm_embed.protocol import fgclip as proto
+from mm_embed.providers.fgclip import protocol as proto
 
 SPEC_REPLY = {
     "context": {"code": 0, "message": "OK", "timestamp": 1769589915},

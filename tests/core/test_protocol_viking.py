@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -27,9 +28,14 @@ from mm_embed import (
     TextItem,
     VideoItem,
 )
-from mm_embed.protocol import viking as proto
+from mm_embed.inputs import prepare_image, prepare_video
+from mm_embed.providers.viking import catalogue
+from mm_embed.providers.viking import protocol as proto
 
 from .conftest import png_bytes
+
+#: The smallest inline video the client takes: an MP4 header (an ``ftyp`` box).
+MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
 
 SPEC_REPLY = {
     "code": 0,
@@ -62,9 +68,12 @@ def parse(
     **kw: Any,
 ) -> EmbeddingResult:
     content = payload if isinstance(payload, bytes) else orjson.dumps(payload)
-    return proto.parse_response(
-        status, content, expected_rows=rows, return_dense=dense, return_sparse=sparse, **kw
+    request = proto.resolve_request(
+        model=kw.pop("model", "bge-m3"), return_dense=dense, return_sparse=sparse, strict=False
     )
+    # These replies carry short vectors: the width check has tests of its own.
+    request = dataclasses.replace(request, expected_dimension=kw.pop("dimension", None))
+    return proto.parse_response(status, content, expected_rows=rows, request=request, **kw)
 
 
 # --------------------------------------------------------------------------- catalogue
@@ -106,11 +115,11 @@ def test_catalogue_matches_the_spec(
 
 
 def test_limits() -> None:
-    assert proto.MAX_ITEMS == 100
-    assert proto.MAX_BODY_BYTES == 4 * 1024 * 1024
-    assert proto.FPS_RANGE == (0.2, 5.0)
-    assert proto.PATH == "/api/data/embedding/version/2"
-    assert proto.SERVICE == "air"
+    assert catalogue.MAX_ITEMS == 100
+    assert catalogue.MAX_BODY_BYTES == 4 * 1024 * 1024
+    assert catalogue.FPS_RANGE == (0.2, 5.0)
+    assert catalogue.PATH == "/api/data/embedding/version/2"
+    assert catalogue.SERVICE == "air"
 
 
 @pytest.mark.parametrize(
@@ -166,15 +175,15 @@ def test_text_items() -> None:
 def test_image_and_pair_items() -> None:
     image = png_bytes(5, 4)
     encoded = "base64://" + base64.b64encode(image).decode()
-    wire = proto.build_item(ImageItem(image), 0, _req())
+    wire = proto.build_item(ImageItem(prepare_image(image)), 0, _req())
     assert wire.body == {"data_type": "image", "image": encoded}
     assert wire.images == 1 and wire.encoded_size == len(orjson.dumps(wire.body))
-    pair = proto.build_item(TextImageItem("cap", image), 0, _req())
+    pair = proto.build_item(TextImageItem("cap", prepare_image(image)), 0, _req())
     assert pair.body == {"data_type": "text-image", "text": "cap", "image": encoded}
-    tos = proto.build_item(ImageItem("tos://bucket/key.png"), 0, _req())
+    tos = proto.build_item(ImageItem(prepare_image("tos://bucket/key.png")), 0, _req())
     assert tos.body["image"] == "tos://bucket/key.png"
     url = proto.build_item(
-        ImageItem("https://example.com/x.png"), 0, _req("doubao-embedding-vision")
+        ImageItem(prepare_image("https://example.com/x.png")), 0, _req("doubao-embedding-vision")
     )
     assert url.body["image"] == "https://example.com/x.png"
 
@@ -184,9 +193,9 @@ def test_full_modal_item() -> None:
     item = FullModalItem(
         [
             "intro",
-            ImageItem(image),
-            VideoItem("https://example.com/v.mp4", fps=2),
-            VideoItem(b"\x00\x01", fps=None),
+            ImageItem(prepare_image(image)),
+            VideoItem(prepare_video("https://example.com/v.mp4", field="v", index=0), fps=2),
+            VideoItem(prepare_video(MP4, field="v", index=1), fps=None),
         ]
     )
     wire = proto.build_item(item, 0, _req("doubao-embedding-vision", "250615"))
@@ -195,7 +204,7 @@ def test_full_modal_item() -> None:
         {"text": "intro"},
         {"image": "base64://" + base64.b64encode(image).decode()},
         {"video": "https://example.com/v.mp4", "fps": 2.0},
-        {"video": "base64://AAE="},
+        {"video": "base64://" + base64.b64encode(MP4).decode()},
     ]
     assert wire.images == 1
     assert wire.encoded_size == len(orjson.dumps(wire.body))
@@ -220,7 +229,7 @@ def test_estimate_tokens(text: str, expected: int) -> None:
 
 def test_build_item_refuses_with_index() -> None:
     with pytest.raises(InputError, match=r"^inputs\[7\]"):
-        proto.build_item(ImageItem(png_bytes(2, 2)), 7, _req("bge-m3"))
+        proto.build_item(ImageItem(prepare_image(png_bytes(2, 2))), 7, _req("bge-m3"))
 
 
 # --------------------------------------------------------------------------- replies

@@ -5,7 +5,6 @@ from __future__ import annotations
 import email.utils
 import random
 import time
-import types
 from collections.abc import Callable
 from typing import Any
 
@@ -99,8 +98,8 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     async def asleep(seconds: float) -> None:
         recorded.append(seconds)
 
-    monkeypatch.setattr(transport_module, "time", types.SimpleNamespace(sleep=sleep))
-    monkeypatch.setattr(transport_module, "asyncio", types.SimpleNamespace(sleep=asleep))
+    monkeypatch.setattr(transport_module, "_sleep", sleep)
+    monkeypatch.setattr(transport_module, "_asleep", asleep)
     return recorded
 
 
@@ -406,7 +405,12 @@ def test_is_retryable(error: BaseException, retryable: bool) -> None:
     [
         ({}, None),
         ({"retry-after": "7"}, 7.0),
-        ({"retry-after": "-3"}, 0.0),
+        # Malformed values count as absent (the normal backoff applies, not "at once").
+        ({"retry-after": "-3"}, None),
+        ({"retry-after": "nan"}, None),
+        ({"retry-after": "inf"}, None),
+        ({"retry-after-ms": "-5", "retry-after": "2"}, 2.0),
+        ({"retry-after-ms": "nan"}, None),
         ({"retry-after": "soon"}, None),
         ({"retry-after-ms": "1200"}, 1.2),
         ({"retry-after-ms": "junk", "retry-after": "4"}, 4.0),

@@ -11,7 +11,7 @@ import pytest
 from emuhelp import b64_media, png, texts, vbody, viking_error, viking_ok, viking_post
 
 from mm_embed.emulator import Emulator, sample_png
-from mm_embed.protocol.viking import MODELS
+from mm_embed.providers.viking import MODELS
 
 CASES = [
     (name, version, dim)

@@ -26,13 +26,11 @@ from pydantic import SecretStr
 from mm_embed import (
     AsyncFGClipClient,
     AsyncVikingClient,
-    BearerAuth,
     FGClipClient,
     MMEmbedError,
     VikingClient,
-    VikingTokenAuth,
-    VolcengineSignatureAuth,
 )
+from mm_embed.auth import BearerAuth, VikingTokenAuth, VolcengineSignatureAuth
 from mm_embed.emulator import Emulator, EmulatorConfig
 
 # Right credentials (the emulator's) and wrong ones (the failing clients').

@@ -149,7 +149,7 @@ def add_embed_parser(subparsers: Any) -> argparse.ArgumentParser:
 def _client(args: argparse.Namespace) -> Any:
     # The bulk engine runs --max-concurrency calls itself; each client call stays serial.
     if args.provider == "fgclip":
-        from ..clients import FGClipClient
+        from ..providers.fgclip import FGClipClient
 
         return FGClipClient(
             base_url=args.base_url,
@@ -158,8 +158,8 @@ def _client(args: argparse.Namespace) -> Any:
             max_concurrency=1,
             max_batch_size=args.batch_size,
         )
-    from ..clients import VikingClient
-    from ..protocol.viking import DEFAULT_IMAGES_PER_SECOND, DEFAULT_TOKENS_PER_MINUTE
+    from ..providers.viking import VikingClient
+    from ..providers.viking.catalogue import DEFAULT_IMAGES_PER_SECOND, DEFAULT_TOKENS_PER_MINUTE
 
     budget = DEFAULT_TOKENS_PER_MINUTE if args.tokens_per_minute is None else args.tokens_per_minute
     images = DEFAULT_IMAGES_PER_SECOND if args.images_per_second is None else args.images_per_second

@@ -8,11 +8,13 @@ import threading
 from collections.abc import Sequence
 from typing import Protocol
 
-from ..clients import AsyncFGClipClient, AsyncVikingClient, FGClipClient, VikingClient
 from ..errors import ConfigurationError, MMEmbedError
-from ..inputs import ImageItem, TextImageItem, VikingItem
-from ..protocol import fgclip as fgclip_proto
-from ..protocol import viking as viking_proto
+from ..inputs import ImageItem, Item, TextImageItem
+from ..providers.fgclip import AsyncFGClipClient, FGClipClient
+from ..providers.fgclip import catalogue as fgclip_catalogue
+from ..providers.viking import AsyncVikingClient, VikingClient
+from ..providers.viking import catalogue as viking_catalogue
+from ..providers.viking import protocol as viking_proto
 from ..ratelimit import RateLimiter
 from ..results import EmbeddingResult
 from ..transport import TransportStats
@@ -81,7 +83,7 @@ class _Viking:
         if not model:
             raise ConfigurationError(
                 "Viking needs a model (e.g. doubao-embedding, bge-m3); known: "
-                + ", ".join(sorted(viking_proto.MODELS))
+                + ", ".join(sorted(viking_catalogue.MODELS))
             )
         # Validates model, version, dimension and sparse support once, before reading.
         request = viking_proto.resolve_request(
@@ -109,7 +111,7 @@ class _Viking:
         return "viking"
 
     def embed(self, kind: str, items: Sequence[BulkItem]) -> EmbeddingResult:
-        inputs: list[VikingItem] = []
+        inputs: list[Item] = []
         for item in items:
             if item.image is None:
                 inputs.append(item.text or "")
@@ -147,9 +149,9 @@ class _FGClip:
         sparse: bool,
         tokens_per_minute: int | None,
     ) -> None:
-        if model not in (None, fgclip_proto.MODEL):
+        if model not in (None, fgclip_catalogue.DEFAULT_MODEL):
             raise ConfigurationError(
-                f"FG-CLIP has one model, {fgclip_proto.MODEL!r}; got model {model!r}"
+                f"FG-CLIP has one model, {fgclip_catalogue.DEFAULT_MODEL!r}; got model {model!r}"
             )
         for name, value in (("model_version", model_version), ("dimension", dimension)):
             if value is not None:
@@ -161,7 +163,7 @@ class _FGClip:
         if not dense:
             raise ConfigurationError("FG-CLIP returns dense vectors only; dense cannot be off")
         self.client = client
-        self.model = fgclip_proto.MODEL
+        self.model = fgclip_catalogue.DEFAULT_MODEL
         # Read from the first reply (the provider may change it), then checked on each.
         self.dimension: int | None = None
         self.fallback_dimension = _FGCLIP_DIMENSION

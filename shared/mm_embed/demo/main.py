@@ -17,9 +17,10 @@ from typing import Any, TextIO
 
 from tqdm.auto import tqdm
 
-from ..clients import FGClipClient, VikingClient
 from ..errors import AuthenticationError, MMEmbedError
 from ..hybrid import Hit, ndcg_at_k
+from ..providers.fgclip import FGClipClient
+from ..providers.viking import VikingClient
 from ..samples import load_samples
 from .pictures import PICTURES
 

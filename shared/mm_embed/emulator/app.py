@@ -11,8 +11,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..protocol.viking import PATH as VIKING_PATH
-from ..protocol.viking import PING_PATH
+from ..providers.viking.catalogue import PATH as VIKING_PATH
+from ..providers.viking.catalogue import PING_PATH
 from . import encoders, fgclip, viking
 from .config import EmulatorConfig
 from .faults import ABORT_KEY, abort_transport

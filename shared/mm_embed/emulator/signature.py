@@ -16,7 +16,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 
-from ..protocol.viking import SERVICE
+from ..providers.viking.catalogue import SERVICE
 from ..signing import parse_authorization, sign
 
 __all__ = ["AuthFailure", "verify"]

@@ -37,7 +37,14 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from ..protocol.viking import FPS_RANGE, MAX_BODY_BYTES, MAX_ITEMS, MODELS, ModelSpec, ModelVersion
+from ..providers.viking.catalogue import (
+    FPS_RANGE,
+    MAX_BODY_BYTES,
+    MAX_ITEMS,
+    MODELS,
+    ModelSpec,
+    ModelVersion,
+)
 from . import encoders
 from .media import MediaError, decode_image
 from .signature import AuthFailure, verify

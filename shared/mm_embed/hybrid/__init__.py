@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .encoders import Encoded, FGClipEncoder, TextEncoder, VikingHybridEncoder
+from .encoding import Encoded, FGClipEncoder, TextEncoder, VikingHybridEncoder
 from .evaluation import EvaluationReport, evaluate_sample_set, mean_ndcg, ndcg_at_k
 from .fusion import FUSION_METHODS, FusionMethod, RankedList, fuse, ranked
 from .sparse_index import SparseIndex, as_index_values

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..clients import VikingClient
+from ..providers.viking import VikingClient
 from ..samples import load_samples
-from .encoders import VikingHybridEncoder
+from .encoding import VikingHybridEncoder
 from .fusion import FUSION_METHODS, fuse
 from .sparse_index import SparseIndex
 

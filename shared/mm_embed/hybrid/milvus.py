@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from ..errors import InputError
-from ..protocol._json import dumps
 from ..results import SparseVector
-from .encoders import TextEncoder
+from .encoding import TextEncoder
 from .store import Hit, HybridStore, Kind, Record, _hit
 
 try:
@@ -150,7 +150,7 @@ class MilvusHybrid(HybridStore):
                     field="ids",
                     limit=f"{_ID_MAX} bytes",
                 )
-            size = len(dumps(r.payload))
+            size = len(orjson.dumps(r.payload))
             if size > _PAYLOAD_MAX:
                 raise InputError(
                     f"text and metadata of {r.id!r} take {size} bytes as JSON",

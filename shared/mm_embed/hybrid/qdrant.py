@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from ..errors import InputError
 from ..results import SparseVector
-from .encoders import TextEncoder
+from .encoding import TextEncoder
 from .store import Hit, HybridStore, Kind, Record, _hit, doc_uuid
 
 try:

@@ -24,11 +24,12 @@ from typing import Any, Literal, Self, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from ..clients import FGClipClient, VikingClient
 from ..errors import InputError
 from ..inputs import ImageSource
+from ..providers.fgclip import FGClipClient
+from ..providers.viking import VikingClient
 from ..results import SparseVector
-from .encoders import Encoded, FGClipEncoder, TextEncoder, VikingHybridEncoder
+from .encoding import Encoded, FGClipEncoder, TextEncoder, VikingHybridEncoder
 from .fusion import FUSION_METHODS, FusionMethod, fuse
 
 __all__ = ["Hit", "HybridStore", "Record", "SearchMode", "StoreFusion", "doc_uuid"]

@@ -1,4 +1,4 @@
-"""Encoders for hybrid indexes: one provider call per batch gives both vector kinds.
+"""Text encoders for hybrid stores: one provider call per batch gives both vector kinds.
 
 An encoder turns texts into an :class:`Encoded` batch (a dense matrix and, when the model
 has them, sparse vectors). :class:`VikingHybridEncoder` asks Viking for dense *and*
@@ -16,9 +16,11 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from ..clients import FGClipClient, VikingClient
 from ..inputs import ImageSource
-from ..protocol import viking as viking_proto
+from ..pairing import PairRequest, fetch_pairs
+from ..providers.fgclip import FGClipClient
+from ..providers.viking import VikingClient
+from ..providers.viking import protocol as viking_proto
 from ..results import EmbeddingResult, SparseVector
 
 __all__ = [
@@ -101,12 +103,11 @@ class VikingHybridEncoder:
             dimension=dimension,
             return_dense=True,
             return_sparse=sparse,
-            return_token_usage=False,
         )
         self.client = client
         self.model = model
         self.model_version = model_version
-        self._dimension = dimension or request.version.dimension
+        self._dimension = request.expected_dimension or request.version.dimension
         self._requested_dimension = dimension
         self._sparse = request.return_sparse
 
@@ -129,14 +130,13 @@ class VikingHybridEncoder:
         return self._sparse
 
     def encode_documents(self, texts: Sequence[str]) -> Encoded:
-        result = self.client.embed(
-            list(texts),
-            model=self.model,
-            model_version=self.model_version,
-            dimension=self._requested_dimension,
-            return_dense=True,
-            return_sparse=self._sparse,
+        request = PairRequest(
+            model=self.model, model_version=self.model_version, dimension=self._requested_dimension
         )
+        if self._sparse:
+            result = fetch_pairs(self.client, texts, **request)
+        else:
+            result = self.client.embed(list(texts), **request, return_sparse=False)
         return Encoded(
             _dense(result), result.sparse if self._sparse else None, tuple(result.request_ids)
         )

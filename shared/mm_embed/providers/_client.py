@@ -1,0 +1,186 @@
+"""The client core both providers build on, generic over the transport.
+
+A provider client is three layers: its provider base (configuration and planning:
+inputs in, a :class:`Job` of wire requests out), and one of the two runners here,
+:class:`SyncClientCore` (threads) or :class:`AsyncClientCore` (asyncio), which send a
+job's requests concurrently and merge the replies in the caller's order. The runner
+fixes the transport type, so a client's ``transport`` is exactly a
+:class:`~mm_embed.transport.SyncTransport` or an
+:class:`~mm_embed.transport.AsyncTransport`.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from abc import abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, Self, TypeVar
+
+import httpx
+
+from ..batching import PlannedCall, arun_calls, run_calls
+from ..budgets import Budget, resolve_budget
+from ..config import positive_int, redact_url
+from ..results import EmbeddingResult, Usage, UsageMeter
+from ..transport import AsyncTransport, Pacer, Parser, SyncTransport, TransportSettings
+
+__all__ = ["AsyncClientCore", "ClientCore", "Job", "SyncClientCore", "warn_once"]
+
+TransportT = TypeVar("TransportT", SyncTransport, AsyncTransport)
+HttpClientT = TypeVar("HttpClientT", httpx.Client, httpx.AsyncClient)
+
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def warn_once(message: str, category: type[Warning] = UserWarning) -> None:
+    """Warn with ``message`` the first time it occurs in this process."""
+    with _warned_lock:
+        if message in _warned:
+            return
+        _warned.add(message)
+    warnings.warn(message, category, stacklevel=4)
+
+
+@dataclass
+class Job:
+    """The wire requests of one client call and how to send and read each of them."""
+
+    calls: list[PlannedCall]
+    path: str
+    parser: Callable[[PlannedCall], Parser[EmbeddingResult]]
+    pacer: Callable[[PlannedCall], Pacer | None]
+    empty: EmbeddingResult
+    n_inputs: int
+    desc: str
+
+
+class ClientCore(Generic[TransportT, HttpClientT]):
+    """State every client has: its transport, concurrency, budget and usage meter."""
+
+    transport: TransportT
+    max_concurrency: int
+    show_progress: bool
+    budget: Budget
+    account: str
+
+    def _setup(
+        self,
+        settings: TransportSettings,
+        http_client: HttpClientT | None,
+        *,
+        max_concurrency: int,
+        show_progress: bool,
+        budget: Budget | str | None,
+        account: str,
+    ) -> None:
+        self.max_concurrency = positive_int(max_concurrency, "max_concurrency")
+        self.show_progress = bool(show_progress)
+        self.budget = resolve_budget(budget)
+        self.account = account
+        self._meter = UsageMeter()
+        self.transport = self._open_transport(settings, http_client)
+
+    @abstractmethod
+    def _open_transport(
+        self, settings: TransportSettings, http_client: HttpClientT | None
+    ) -> TransportT:
+        """The transport of this runner (sync or async)."""
+
+    @property
+    def base_url(self) -> str:
+        """The endpoint requests go to."""
+        return self.transport.base_url
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens and images billed over this client's life (every successful wire call)."""
+        return self._meter.total
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(base_url={redact_url(self.base_url)!r}, "
+            f"max_concurrency={self.max_concurrency})"
+        )
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError(
+            f"{type(self).__name__} holds credentials and open connections and is not "
+            "picklable; build a new client where it is needed"
+        )
+
+
+class SyncClientCore(ClientCore[SyncTransport, httpx.Client]):
+    """Runs a job's requests on up to ``max_concurrency`` threads."""
+
+    def _open_transport(
+        self, settings: TransportSettings, http_client: httpx.Client | None
+    ) -> SyncTransport:
+        return SyncTransport(settings, http_client)
+
+    def _run(self, job: Job) -> EmbeddingResult:
+        transport = self.transport
+        transport.ensure_open()
+
+        def send(call: PlannedCall) -> EmbeddingResult:
+            return transport.post(job.path, call.body, job.parser(call), job.pacer(call))
+
+        return run_calls(
+            job.calls,
+            send,
+            n_inputs=job.n_inputs,
+            empty=job.empty,
+            max_concurrency=self.max_concurrency,
+            show_progress=self.show_progress,
+            meter=self._meter,
+            desc=job.desc,
+        )
+
+    def close(self) -> None:
+        """Close the connections; later calls raise :class:`~mm_embed.ClientClosedError`."""
+        self.transport.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncClientCore(ClientCore[AsyncTransport, httpx.AsyncClient]):
+    """Runs a job's requests as up to ``max_concurrency`` asyncio tasks, from any loop."""
+
+    def _open_transport(
+        self, settings: TransportSettings, http_client: httpx.AsyncClient | None
+    ) -> AsyncTransport:
+        return AsyncTransport(settings, http_client)
+
+    async def _run(self, job: Job) -> EmbeddingResult:
+        transport = self.transport
+        transport.ensure_open()
+
+        async def send(call: PlannedCall) -> EmbeddingResult:
+            return await transport.post(job.path, call.body, job.parser(call), job.pacer(call))
+
+        return await arun_calls(
+            job.calls,
+            send,
+            n_inputs=job.n_inputs,
+            empty=job.empty,
+            max_concurrency=self.max_concurrency,
+            show_progress=self.show_progress,
+            meter=self._meter,
+            desc=job.desc,
+        )
+
+    async def aclose(self) -> None:
+        """Close the connections; later calls raise :class:`~mm_embed.ClientClosedError`."""
+        await self.transport.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
