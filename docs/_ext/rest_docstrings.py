@@ -3,7 +3,9 @@ docstrings as Markdown, so the sources need no site-specific markup.
 
 * roles (``:class:`X```, ``:func:`~a.b```, ``:meth:``, ``:mod:``, ``:data:``) become
   code spans (``~`` keeps the last dotted part, as Sphinx shows it);
-* simple tables (columns framed by ``====  ====`` rules) become pipe tables.
+* simple tables (columns framed by ``====  ====`` rules) become pipe tables;
+* literal blocks (a paragraph ending in ``::`` and the indented block after it) become
+  fenced code blocks, the ``::`` a ``:``.
 
 ``double backticks`` need nothing: they already are a Markdown code span.
 """
@@ -17,6 +19,7 @@ import griffe
 
 ROLE = re.compile(r":(?:class|func|meth|mod|data|attr|exc|obj):`(~?)([^`]+)`")
 RULE = re.compile(r"^(\s*)(=+(?:\s+=+)+)\s*$")
+LITERAL = re.compile(r"^(\s*)(.*?)\s*::$")
 
 
 def _role_to_code(match: re.Match[str]) -> str:
@@ -54,9 +57,45 @@ def _table(lines: list[str], indent: str, spans: list[tuple[int, int]]) -> list[
     return [indent + line for line in out]
 
 
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _fence_literals(lines: list[str]) -> list[str]:
+    """Turn each ``...::`` paragraph end and the indented block after it into a fence."""
+    out: list[str] = []
+    position = 0
+    while position < len(lines):
+        line = lines[position]
+        position += 1
+        literal = LITERAL.match(line)
+        if literal is None:
+            out.append(line)
+            continue
+        indent, intro = literal.groups()
+        out.append(f"{indent}{intro}:" if intro else "")
+        start = position
+        while position < len(lines) and not lines[position].strip():
+            position += 1
+        block_start = position
+        while position < len(lines) and (
+            not lines[position].strip() or _indent(lines[position]) > len(indent)
+        ):
+            position += 1
+        block = lines[block_start:position]
+        while block and not block[-1].strip():
+            block.pop()
+        if not block:  # no indented block: an ordinary paragraph after all
+            position = start
+            continue
+        cut = min(_indent(b) for b in block if b.strip())
+        out += ["", f"{indent}```", *(f"{indent}{b[cut:]}" for b in block), f"{indent}```", ""]
+    return out
+
+
 def rest_to_markdown(text: str) -> str:
-    """``text`` with reST roles and simple tables rewritten as Markdown."""
-    lines = ROLE.sub(_role_to_code, text).split("\n")
+    """``text`` with reST roles, simple tables and literal blocks rewritten as Markdown."""
+    lines = _fence_literals(ROLE.sub(_role_to_code, text).split("\n"))
     out: list[str] = []
     position = 0
     while position < len(lines):
