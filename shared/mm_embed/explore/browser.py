@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 from .providers import SetupError
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, ConsoleMessage, Page
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "chromium"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "chromium", "overlays_outside_images", "watch_problems"]
 
 CHROMIUM = "/usr/bin/chromium"
 #: No background fetches, updates, sync or first-run pages: the page under test is the
@@ -54,3 +54,46 @@ def chromium(executable: str = CHROMIUM, *, timeout_ms: float = 30_000) -> Itera
             yield browser
         finally:
             browser.close()
+
+
+def watch_problems(page: Page) -> list[str]:
+    """A list that fills with ``page``'s console errors, uncaught exceptions and failed
+    requests from now on (empty while the page is healthy)."""
+    problems: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            problems.append(f"console error: {message.text}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
+    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url} {r.failure}"))
+    return problems
+
+
+_OVERLAY_CHECK = """() => {
+  const outside = [];
+  for (const shot of document.querySelectorAll(".shot")) {
+    const img = shot.querySelector("img");
+    if (!img) continue;
+    const frame = img.getBoundingClientRect();
+    for (const box of shot.querySelectorAll("svg rect")) {
+      const r = box.getBoundingClientRect();
+      const slack = 1.5;
+      if (r.width <= 0 || r.height <= 0 || r.left < frame.left - slack || r.top < frame.top - slack
+          || r.right > frame.right + slack || r.bottom > frame.bottom + slack) {
+        outside.push(`${img.alt}: box ${JSON.stringify([r.left, r.top, r.right, r.bottom])} `
+                     + `image ${JSON.stringify([frame.left, frame.top, frame.right, frame.bottom])}`);
+      }
+    }
+  }
+  return outside;
+}"""
+
+
+def overlays_outside_images(page: Page) -> tuple[int, list[str]]:
+    """How many box overlays the page draws over pictures, and those that do not lie
+    inside their picture (as laid out on screen)."""
+    count = int(page.evaluate("document.querySelectorAll('.shot img ~ svg rect').length"))
+    outside: list[str] = page.evaluate(_OVERLAY_CHECK)
+    return count, outside

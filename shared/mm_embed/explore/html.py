@@ -209,13 +209,14 @@ def _term_chips(terms: Sequence[str], sparse: bool) -> str:
 
 
 def text_card(hit: RankedText, modes: Sequence[str], *, score_of: str, max_chars: int = 280) -> str:
-    """A card for a text hit: id, the ``score_of`` ranking's score, the text, its rank in
-    every ranking of ``modes`` and the query terms its sparse vector matched."""
+    """A card for a text hit: id, the ``score_of`` ranking's score (else its first), the
+    text, its rank in every ranking of ``modes`` and the query terms its sparse vector
+    matched."""
     text = " ".join(hit.text.split())
     if len(text) > max_chars:
         text = text[: max_chars - 1] + "…"
-    score = hit.scores.get(score_of)
-    shown = "" if score is None else f"{_MODE_LABELS.get(score_of, score_of)} {score:.3f}"
+    mode = score_of if score_of in hit.scores else next(iter(hit.scores), None)
+    shown = "" if mode is None else f"{_MODE_LABELS.get(mode, mode)} {hit.scores[mode]:.3f}"
     return (
         f'<li class="card" data-kind="text" data-id="{esc(hit.id)}">'
         f'<div class="head"><span class="id">{esc(hit.id)}</span>'
