@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from mm_embed.demo import run_demo
-from mm_embed.explore.browser import chromium, overlays_outside_images, watch_problems
+from mm_embed.explore.browser import chromium, new_page, overlays_outside_images, watch_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = ROOT / "docs" / "assets" / "report.png"
@@ -34,13 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mm-embed-shot-") as work:
         html = Path(work) / "mm-embed-demo.html"
         run_demo(plot=None, html=str(html), offline=True, progress=False)
-        with chromium() as browser:
-            page = browser.new_page(viewport={"width": WIDTH, "height": 900})
+        with chromium() as browser, new_page(browser, width=WIDTH) as page:
             problems = watch_problems(page)
             page.goto(html.as_uri())
             _, outside = overlays_outside_images(page)
             if problems or outside:
-                sys.stderr.write("\n".join(["the report is not clean:", *problems, *outside]) + "\n")
+                sys.stderr.write(
+                    "\n".join(["the report is not clean:", *problems, *outside]) + "\n"
+                )
                 return 1
             box = page.locator(LAST_SECTION).bounding_box()
             assert box is not None

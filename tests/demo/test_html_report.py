@@ -14,9 +14,8 @@ from mm_embed.demo import DemoReport, demo_main
 from mm_embed.demo.html_report import write_html_report
 from mm_embed.demo.pictures import PICTURES
 from mm_embed.demo.report import TOP
-from mm_embed.explore.browser import overlays_outside_images, watch_problems
+from mm_embed.explore.browser import new_page, overlays_outside_images, watch_problems
 
-PAGE_TIMEOUT_MS = 20_000
 SUMMARY_KEYS = (
     "texts",
     "images",
@@ -37,11 +36,8 @@ HOSTILE = '<script>window.__pwned = true</script><img src=x onerror="window.__pw
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(PAGE_TIMEOUT_MS)
-    yield page
-    context.close()
+    with new_page(browser) as opened:
+        yield opened
 
 
 def _not_blank(path: Path) -> None:

@@ -16,7 +16,7 @@ from mm_embed.explore.collection_info import (
     read_collection_info,
     record_collection_info,
 )
-from mm_embed.explore.providers import SetupError
+from mm_embed.explore.errors import SetupError
 from mm_embed.explore.search import MAX_QUERY_CHARS
 from mm_embed.explore.session import choose_engines
 from mm_embed.hybrid.qdrant import QdrantHybrid

@@ -7,10 +7,9 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 
-from ..errors import MMEmbedError
+from ..explore.errors import call_reporting
 from .args import html_path, parse_args
 from .flow import run_demo
-from .report import DemoError
 from .terminal import print_report
 
 __all__ = ["demo_main"]
@@ -22,8 +21,9 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
     if args.store and args.qdrant_url:
         sys.stderr.write("mm-embed demo: give --store or --qdrant-url, not both\n")
         return 2
-    try:
-        report = run_demo(
+    report, status = call_reporting(
+        "mm-embed demo",
+        lambda: run_demo(
             store=args.store,
             qdrant_url=args.qdrant_url,
             plot=None if args.no_plot else args.plot,
@@ -31,13 +31,10 @@ def demo_main(argv: Sequence[str] | None = None) -> int:
             port=args.port,
             offline=args.offline,
             progress=not args.json,
-        )
-    except DemoError as exc:
-        sys.stderr.write(f"mm-embed demo: {exc}\n")
-        return 2
-    except MMEmbedError as exc:
-        sys.stderr.write(f"mm-embed demo: {type(exc).__name__}: {exc}\n")
-        return 1
+        ),
+    )
+    if report is None:
+        return status
     if args.json:
         sys.stdout.write(json.dumps(asdict(report), ensure_ascii=False, indent=2) + "\n")
     else:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..explore.providers import SetupError
+from ..explore.errors import SetupError
 
 __all__ = [
     "BOX_QUERY",

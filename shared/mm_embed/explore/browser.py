@@ -12,12 +12,19 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from .providers import SetupError
+from .errors import SetupError
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Page
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "chromium", "overlays_outside_images", "watch_problems"]
+__all__ = [
+    "CHROMIUM",
+    "CHROMIUM_ARGS",
+    "chromium",
+    "new_page",
+    "overlays_outside_images",
+    "watch_problems",
+]
 
 CHROMIUM = "/usr/bin/chromium"
 #: No background fetches, updates, sync or first-run pages: the page under test is the
@@ -54,6 +61,21 @@ def chromium(executable: str = CHROMIUM, *, timeout_ms: float = 30_000) -> Itera
             yield browser
         finally:
             browser.close()
+
+
+@contextlib.contextmanager
+def new_page(
+    browser: Browser, *, width: int = 1280, height: int = 900, timeout_ms: float = 20_000
+) -> Iterator[Page]:
+    """A page in a fresh browser context (no shared cookies or storage), closed on exit;
+    every wait on it gives up after ``timeout_ms``."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(timeout_ms)
+        yield page
+    finally:
+        context.close()
 
 
 def watch_problems(page: Page) -> list[str]:

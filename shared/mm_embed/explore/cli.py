@@ -12,8 +12,7 @@ import contextlib
 import sys
 from collections.abc import Sequence
 
-from ..errors import MMEmbedError
-from .providers import SetupError
+from .errors import SetupError, call_reporting
 
 __all__ = ["DEFAULT_PORT", "build_parser", "explore_main"]
 
@@ -73,15 +72,7 @@ def explore_main(argv: Sequence[str] | None = None) -> int:
     if not 1 <= args.top_k <= 100:
         sys.stderr.write("mm-embed explore: --top-k must be within 1..100\n")
         return 2
-    try:
-        _serve(args)
-    except SetupError as exc:
-        sys.stderr.write(f"mm-embed explore: {exc}\n")
-        return 2
-    except MMEmbedError as exc:
-        sys.stderr.write(f"mm-embed explore: {type(exc).__name__}: {exc}\n")
-        return 1
-    return 0
+    return call_reporting("mm-embed explore", lambda: _serve(args))[1]
 
 
 def _serve(args: argparse.Namespace) -> None:

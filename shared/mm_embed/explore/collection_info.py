@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from ..hybrid import FGClipEncoder, VikingHybridEncoder
-from .providers import Engine, SetupError
+from .errors import SetupError
+from .providers import Engine
 
 if TYPE_CHECKING:
     from ..hybrid.qdrant import QdrantHybrid

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from .. import FGClipClient, VikingClient
 from ..config import EnvVar, env_value
-from ..errors import ConfigurationError
+from .errors import SetupError
 
 if TYPE_CHECKING:
     from ..emulator import Emulator
@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 __all__ = [
     "Clients",
     "Engine",
-    "SetupError",
     "has_fgclip_credentials",
     "has_viking_credentials",
     "open_clients",
@@ -26,11 +25,6 @@ __all__ = [
 
 #: Where vectors come from: the real provider API or the local emulator.
 Engine: TypeAlias = Literal["api", "emulator"]
-
-
-class SetupError(ConfigurationError):
-    """Something the user must fix before anything runs: a port, a store path,
-    credentials, a collection that cannot be read."""
 
 
 def has_fgclip_credentials() -> bool:

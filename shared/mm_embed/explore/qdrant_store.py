@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import redact_url
-from .providers import SetupError
+from .errors import SetupError
 
 __all__ = ["open_qdrant"]
 

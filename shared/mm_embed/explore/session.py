@@ -12,9 +12,9 @@ from ..errors import InputError
 from ..hybrid import FGClipEncoder, VikingHybridEncoder
 from ..hybrid.qdrant import QdrantHybrid
 from .collection_info import METADATA_KEY, CollectionInfo, Provider, read_collection_info
+from .errors import SetupError
 from .providers import (
     Clients,
-    SetupError,
     has_fgclip_credentials,
     has_viking_credentials,
     open_clients,
