@@ -188,3 +188,13 @@ def test_http_limits(demo_explorer: tuple[str, list[str]]) -> None:
         assert script.status_code == 200 and script.headers["content-type"].startswith(
             "text/javascript"
         )
+
+
+def test_a_qdrant_without_collection_metadata_is_a_clear_error() -> None:
+    class OldQdrantClient:  # qdrant-client < 1.16: update_collection has no metadata
+        def update_collection(self, collection_name: str) -> None:
+            raise AssertionError("not reached")
+
+    info = CollectionInfo("viking", "bge-m3", 1024, True)
+    with pytest.raises(SetupError, match=r"needs qdrant-client and a Qdrant server >= 1\.16"):
+        record_collection_info(OldQdrantClient(), "texts", info)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from tqdm.auto import tqdm
 
 from ..errors import AuthenticationError
 from ..explore.collection_info import record_store_info
+from ..explore.errors import SetupError
 from ..explore.providers import (
     Clients,
     has_fgclip_credentials,
@@ -140,8 +142,11 @@ def _index(
         )
         bar.update(len(PICTURES))
     image_seconds = time.perf_counter() - t0
-    record_store_info(stores.texts, clients.engines["viking"])
-    record_store_info(stores.images, clients.engines["fgclip"])
+    for store, provider in ((stores.texts, "viking"), (stores.images, "fgclip")):
+        try:
+            record_store_info(store, clients.engines[provider])
+        except SetupError as exc:  # the demo still runs; only the explorer needs it
+            sys.stderr.write(f"note: {exc}; mm-embed explore will need --collection/--model\n")
     return {"texts": text_seconds, "images": image_seconds}
 
 

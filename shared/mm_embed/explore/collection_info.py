@@ -103,8 +103,17 @@ class CollectionInfo:
 
 
 def record_collection_info(client: Any, collection: str, info: CollectionInfo) -> None:
-    """Write ``info`` into the collection's metadata (Qdrant 1.16+ servers, local mode)."""
-    client.update_collection(collection, metadata=info.to_metadata())
+    """Write ``info`` into the collection's metadata. Collection metadata needs
+    qdrant-client >= 1.16 and, on a server, Qdrant >= 1.16: else :class:`SetupError`."""
+    from qdrant_client.http.exceptions import UnexpectedResponse
+
+    try:
+        client.update_collection(collection, metadata=info.to_metadata())
+    except (TypeError, UnexpectedResponse) as exc:
+        raise SetupError(
+            f"cannot record how collection {collection!r} was embedded (collection metadata "
+            f"needs qdrant-client and a Qdrant server >= 1.16): {exc}"
+        ) from None
 
 
 def describe_store(store: QdrantHybrid, engine: Engine | None) -> CollectionInfo:
