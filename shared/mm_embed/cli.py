@@ -1,4 +1,5 @@
-"""The ``mm-embed`` command: ``serve`` (the emulator), ``embed`` (bulk), ``demo``.
+"""The ``mm-embed`` command: ``serve`` (the emulator), ``embed`` (bulk), ``demo``,
+``explore`` (a local search page).
 
 Each subcommand lives in its own module and is imported only when used, so
 ``mm-embed demo`` does not pay for the bulk writer's imports and vice versa.
@@ -21,9 +22,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "run the local emulator of both provider APIs",
     ),
     "embed": ("mm_embed.bulk.cli", "embed_main", "embed a corpus file to Parquet/JSONL, resumable"),
+    "explore": (
+        "mm_embed.explore.cli",
+        "explore_main",
+        "search a stored index in a local page (text or picture queries)",
+    ),
 }
 
-USAGE = "usage: mm-embed {demo,serve,embed} [options]   (mm-embed COMMAND --help for details)\n"
+USAGE = (
+    "usage: mm-embed {demo,serve,embed,explore} [options]   (mm-embed COMMAND --help for details)\n"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help"):
         sys.stdout.write(USAGE)
         for name, (_, _, summary) in COMMANDS.items():
-            sys.stdout.write(f"  {name:<6} {summary}\n")
+            sys.stdout.write(f"  {name:<7} {summary}\n")
         return 0 if args else 2
     if args[0] in ("-V", "--version"):
         from . import __version__
@@ -47,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         module = import_module(module_name)
     except ImportError as exc:
-        extra = {"serve": "server", "embed": "bulk", "demo": "all"}[name]
+        extra = {"serve": "server", "embed": "bulk", "demo": "all", "explore": "all"}[name]
         sys.stderr.write(
             f"mm-embed {name}: missing dependency ({exc.name}); install mm-embed[{extra}]\n"
         )

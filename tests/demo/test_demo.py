@@ -14,21 +14,7 @@ import pytest
 from mm_embed.demo import demo_main
 from mm_embed.demo.pictures import PICTURES
 
-CREDENTIAL_VARIABLES = (
-    "FGCLIP_API_KEY",
-    "FGCLIP_BASE_URL",
-    "VOLC_ACCESSKEY",
-    "VOLC_SECRETKEY",
-    "VIKING_TOKEN",
-    "VIKING_BASE_URL",
-)
-
-
-@pytest.fixture(autouse=True)
-def _no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in CREDENTIAL_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
+from .conftest import CREDENTIAL_VARIABLES
 
 
 def test_demo_json_report_has_three_result_blocks_and_a_plot(

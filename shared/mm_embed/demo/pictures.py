@@ -6,11 +6,12 @@ shapes carries one ``[x, y, w, h]`` box per shape, for region search.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 
 from ..emulator.samples import SAMPLES, Sample, render_png
 
-__all__ = ["PICTURES", "Picture"]
+__all__ = ["PICTURES", "Picture", "thumbnail"]
 
 
 @dataclass(frozen=True)
@@ -58,3 +59,9 @@ _EXTRA = (
 )
 
 PICTURES: tuple[Picture, ...] = tuple(_picture(s) for s in (*SAMPLES.values(), *_EXTRA))
+
+
+def thumbnail(picture: Picture) -> str:
+    """The picture as a ``data:image/png;base64,...`` URI (they are 256 x 256 px, ~1.5 kB),
+    stored with each record so a reader of the store can show it."""
+    return "data:image/png;base64," + base64.b64encode(picture.png).decode("ascii")
