@@ -448,5 +448,7 @@ def _no_credentials_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "VOLC_SECRETKEY",
         "VIKING_TOKEN",
         "VIKING_BASE_URL",
+        "VOLC_SESSIONTOKEN",
+        "MM_EMBED_BUDGET",
     ):
         monkeypatch.delenv(name, raising=False)
