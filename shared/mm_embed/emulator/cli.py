@@ -87,6 +87,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         default=DEFAULT_PORT,
         help=f"port, 0 picks a free one (default {DEFAULT_PORT})",
     )
+    _add_credential_arguments(parser)
+    _add_behaviour_arguments(parser)
+    return parser
+
+
+def _add_credential_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--api-key",
         default=DEFAULT_API_KEY,
@@ -116,6 +122,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument(
         "--region", default=DEFAULT_REGION, help=f"Viking signing region (default {DEFAULT_REGION})"
     )
+
+
+def _add_behaviour_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lenient",
         action="store_true",
@@ -172,7 +181,6 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument(
         "--log-level", default="warning", help="emulator log level (default warning)"
     )
-    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
