@@ -2,71 +2,25 @@
 
 from __future__ import annotations
 
-import os
-import queue
-import re
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from emuhelp import Served, serve_process
 
 from mm_embed.emulator.cli import build_parser, config_from_args
 
-SHARED = str(Path(__file__).resolve().parents[2] / "shared")
-
-
-def reader(stream: object, lines: queue.Queue[str]) -> None:
-    for line in stream:  # type: ignore[attr-defined]
-        lines.put(line)
-
 
 @pytest.fixture
-def served() -> Iterator[tuple[str, queue.Queue[str], subprocess.Popen[str]]]:
-    env = {**os.environ, "PYTHONPATH": SHARED + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mm_embed.emulator",
-            "--port",
-            "0",
-            "--api-key",
-            "cli-key-123",
-            "--log-level",
-            "info",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    out: queue.Queue[str] = queue.Queue()
-    err: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=reader, args=(proc.stdout, out), daemon=True).start()
-    threading.Thread(target=reader, args=(proc.stderr, err), daemon=True).start()
-    try:
-        first = out.get(timeout=30)
-        match = re.fullmatch(r"listening on (http://127\.0\.0\.1:(\d+))\n", first)
-        assert match, first
-        yield match.group(1), err, proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+def served() -> Iterator[Served]:
+    with serve_process("--api-key", "cli-key-123", "--log-level", "info") as running:
+        yield running
 
 
-def test_port_zero_prints_listening_line(
-    served: tuple[str, queue.Queue[str], subprocess.Popen[str]],
-) -> None:
-    url, err, proc = served
+def test_port_zero_prints_listening_line(served: Served) -> None:
+    url = served.url
     r = httpx.post(
         url + "/models/interface",
         json={
@@ -85,12 +39,10 @@ def test_port_zero_prints_listening_line(
         ).status_code
         == 401
     )
-    proc.terminate()
-    proc.wait(timeout=10)
+    served.proc.terminate()
+    served.proc.wait(timeout=10)
     time.sleep(0.2)
-    logged = ""
-    while not err.empty():
-        logged += err.get_nowait()
+    logged = served.stderr_so_far()
     assert "fgclip /models/interface -> 200" in logged
     assert "cli-key-123" not in logged and "nope" not in logged
 

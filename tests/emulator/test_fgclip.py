@@ -258,7 +258,8 @@ def test_body_must_be_json_object(emulator_session: Emulator) -> None:
         ("data:image/png;base64,@@@notbase64", "base64"),
         ("data:image/png;base64,aGVsbG8gd29ybGQ=", "not a valid image"),
         ("https://example.com/picture.png", "could not be downloaded"),
-        ("https://images.example.com/a/b.JPG?x=1", "could not be downloaded"),
+        ("https://images.example.com/a/b.JPG?x=1", "must end in .jpg"),
+        ("https://images.example.com/a/b.JPG", "could not be downloaded"),
     ],
 )
 def test_image_rules(emulator_session: Emulator, image: str, words: str) -> None:
@@ -315,15 +316,18 @@ def test_box_on_the_edge_is_fine(emulator_session: Emulator) -> None:
     assert len(data["embeddings"]["float"]) == 2
 
 
-def test_loopback_url_fetched_from_another_server(
-    emulator_session: Emulator, emulator: Emulator
+def test_url_fetched_from_an_allowed_server(
+    emulator_session: Emulator, emulator: Emulator, make_emulator: Any
 ) -> None:
-    """The emulator downloads from loopback hosts only; here from a second emulator."""
+    """The emulator downloads from its allow-list; here from a second emulator."""
+    fetching = make_emulator(fetch_allow=(f"localhost:{emulator.port}",))
     other = f"http://localhost:{emulator.port}/samples/blue-triangle.png"
     own = emulator_session.sample_url("blue-triangle")
-    a = fg_ok(emulator_session, image_body([other]))
+    a = fg_ok(fetching, image_body([other]))
     b = fg_ok(emulator_session, image_body([own]))
     assert a["embeddings"] == b["embeddings"]
     assert [r.path for r in emulator.log] == []  # samples are not embedding requests
     missing = f"http://localhost:{emulator.port}/samples/nothing-here.png"
-    assert "could not be downloaded" in fg_error(emulator_session, image_body([missing]))
+    assert "could not be downloaded" in fg_error(fetching, image_body([missing]))
+    # Not on its allow-list: refused the same way.
+    assert "could not be downloaded" in fg_error(emulator_session, image_body([other]))

@@ -247,7 +247,15 @@ def test_client_vanishing_mid_body_is_logged_not_crashed(
     emu: Emulator, path: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     emu.clear_log()
-    head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    # Authenticated, so the emulator starts reading the body (it refuses bad credentials
+    # before reading any).
+    if path == FGCLIP_PATH:
+        headers = {**fg_headers(emu), "accept": "application/json"}
+    else:
+        headers = viking_signed(emu, b'{"model": ')
+    head = f"POST {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    if "Host" not in headers:
+        head += "Host: x\r\n"
     with caplog.at_level(logging.ERROR):
         with socket.create_connection((emu.host, emu.port), timeout=5) as sock:
             sock.sendall(head.encode() + b"Content-Length: 1000\r\n\r\n" + b'{"model": ')
@@ -279,6 +287,7 @@ def test_slow_and_idle_clients_do_not_block_others(emu: Emulator) -> None:
     body = FG_OK
     head = (
         f"POST {FGCLIP_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"accept: application/json\r\n"
         f"Authorization: Bearer {emu.api_key}\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode()
     replies: list[bytes] = []

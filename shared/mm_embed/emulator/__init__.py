@@ -10,6 +10,13 @@ inputs get similar vectors and colour words line up with coloured pictures, so
 retrieval order is testable, but nothing here understands language or images. Real
 semantics come from the real APIs.
 
+Each vector is a function of its own input alone: the same input gives the same bits
+whatever else shares its request, in any process.
+
+It is safe by default: it serves loopback only unless every credential it checks is
+given explicitly, fetches image URLs only from its own samples and an allow-list,
+authenticates a request before reading its body, and caps and times out bodies.
+
 Quick start::
 
     from mm_embed.emulator import Emulator

@@ -2,8 +2,13 @@
 
 Hook it into a larger CLI with :func:`add_serve_arguments` + :func:`run_serve`, or call
 :func:`serve_main` with an argv list. On start it prints ``listening on http://HOST:PORT``
-(flushed) and then the credentials it accepts; per-request log lines never contain
-secrets.
+(flushed) and then how to authenticate: the public default credentials are printed so
+they can be copied, credentials given with flags are not. Per-request log lines never
+contain secrets.
+
+A ``--host`` that is not loopback is refused (exit status 2) unless ``--api-key``,
+``--access-key``, ``--secret-key`` and ``--token`` are all given with values other than
+the public defaults.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .config import (
+    CHECKED_CREDENTIALS,
     DEFAULT_ACCESS_KEY,
     DEFAULT_API_KEY,
     DEFAULT_HOST,
@@ -25,7 +31,9 @@ from .config import (
     DEFAULT_TOKEN,
     FAULT_KINDS,
     EmulatorConfig,
+    exposure_problem,
 )
+from .hosts import parse_allow_entry
 from .server import bind_socket, build_server, format_url
 from .state import EmulatorState
 
@@ -49,6 +57,25 @@ def _rate(value: str) -> float:
     return rate
 
 
+def _positive(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return number
+
+
+def _allow_entry(value: str) -> str:
+    try:
+        parse_allow_entry(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def _flag(field_name: str) -> str:
+    return "--" + field_name.replace("_", "-")
+
+
 def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the ``serve`` options to ``parser`` (a top-level parser or a subparser)."""
     parser.add_argument(
@@ -60,6 +87,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         default=DEFAULT_PORT,
         help=f"port, 0 picks a free one (default {DEFAULT_PORT})",
     )
+    _add_credential_arguments(parser)
+    _add_behaviour_arguments(parser)
+    return parser
+
+
+def _add_credential_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--api-key",
         default=DEFAULT_API_KEY,
@@ -81,7 +114,38 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         help=f"Viking 'token=' credential (default {DEFAULT_TOKEN})",
     )
     parser.add_argument(
+        "--session-token",
+        default=None,
+        help="Viking STS session token: HMAC requests must carry it, signed, in "
+        "X-Security-Token (default: none required)",
+    )
+    parser.add_argument(
         "--region", default=DEFAULT_REGION, help=f"Viking signing region (default {DEFAULT_REGION})"
+    )
+
+
+def _add_behaviour_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lenient",
+        action="store_true",
+        help='FG-CLIP: a missing embedding_types means ["float"] and a missing accept '
+        "header means JSON (default: strict, both required as the page says)",
+    )
+    parser.add_argument(
+        "--fetch-allow",
+        action="append",
+        type=_allow_entry,
+        default=[],
+        metavar="HOST[:PORT]",
+        help="also fetch image/video URLs from this host (every port when none is "
+        "given); repeatable. Default: only the emulator's own /samples",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=_positive,
+        default=30.0,
+        metavar="SECONDS",
+        help="refuse (408) a request body not received within this time (default 30)",
     )
     parser.add_argument(
         "--latency-ms", type=float, default=0.0, help="added latency per embedding request"
@@ -117,7 +181,6 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument(
         "--log-level", default="warning", help="emulator log level (default warning)"
     )
-    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,7 +201,11 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         access_key=args.access_key,
         secret_key=args.secret_key,
         token=args.token,
+        session_token=args.session_token,
         region=args.region,
+        lenient=args.lenient,
+        fetch_allow=tuple(args.fetch_allow),
+        body_timeout_s=args.body_timeout,
         latency_ms=args.latency_ms,
         fault_rate=args.fault_rate,
         faults=tuple(args.faults),
@@ -152,8 +219,34 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     )
 
 
+def _announce_lines(config: EmulatorConfig, url: str) -> list[str]:
+    """How to reach and authenticate; a credential given by the user is never printed."""
+
+    def shown(name: str) -> str:
+        value = str(getattr(config, name))
+        return value if value == CHECKED_CREDENTIALS.get(name, value) else f"<your {_flag(name)}>"
+
+    lines = [
+        f"listening on {url}",
+        f"fgclip: POST {url}/models/interface  Authorization: Bearer {shown('api_key')}"
+        + ("  (lenient)" if config.lenient else ""),
+        f"viking: POST {url}/api/data/embedding/version/2  ak={shown('access_key')} "
+        f"sk={shown('secret_key')} region={config.region}  or  "
+        f"Authorization: token={shown('token')}",
+        f"samples: GET {url}/samples",
+    ]
+    if config.session_token is not None:
+        lines.insert(3, "viking: signed requests must carry <your --session-token>")
+    return lines
+
+
 def run_serve(args: argparse.Namespace) -> int:
     """Serve until interrupted (Ctrl-C / SIGTERM). Returns the exit status."""
+    defaults = [name for name, value in CHECKED_CREDENTIALS.items() if getattr(args, name) == value]
+    exposed = exposure_problem(args.host, defaults, _flag)
+    if exposed:
+        print(f"error: {exposed}", file=sys.stderr)
+        return 2
     try:
         config = config_from_args(args)
     except ValueError as exc:
@@ -175,15 +268,7 @@ def run_serve(args: argparse.Namespace) -> int:
     url = format_url(config.host, port)
 
     def announce() -> None:
-        # These are the emulator's own test credentials, printed so users can copy them.
-        lines = [
-            f"listening on {url}",
-            f"fgclip: POST {url}/models/interface  Authorization: Bearer {config.api_key}",
-            f"viking: POST {url}/api/data/embedding/version/2  ak={config.access_key} sk={config.secret_key} "
-            f"region={config.region}  or  Authorization: token={config.token}",
-            f"samples: GET {url}/samples",
-        ]
-        print("\n".join(lines), flush=True)
+        print("\n".join(_announce_lines(config, url)), flush=True)
 
     server = build_server(state, announce)
     try:

@@ -32,6 +32,7 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -103,8 +104,14 @@ def _bucket(feature: str) -> tuple[int, float]:
     return h % TEXT_BUCKETS, 1.0 if (h >> 40) & 1 else -1.0
 
 
+def _norm(values: NDArray[np.floating[Any]]) -> float:
+    # Not np.linalg.norm: that is a BLAS call whose kernel (and so its last bits)
+    # depends on the CPU; a numpy reduction is the same everywhere.
+    return float(np.sqrt(np.add.reduce(np.square(values, dtype=np.float64))))
+
+
 def _unit(block: F32) -> F32:
-    norm = float(np.linalg.norm(block))
+    norm = _norm(block)
     return block / norm if norm > 0 else block
 
 
@@ -218,24 +225,35 @@ def combine(parts: Sequence[F32]) -> F32:
     return _unit(total)
 
 
+# Exact projection. Features are rounded to multiples of 2**-20 (|x| <= 1) and matrix
+# entries to multiples of 2**-16 (|x| < 8), so every product is an integer multiple of
+# 2**-36 below 2**3 and a sum of FEATURES (< 2**11) of them stays below 2**14: each
+# partial sum is exact in float64 (53-bit mantissa). A vector therefore does not depend
+# on the order BLAS adds in, which varies with the batch's shape, the thread count and
+# the CPU: each vector is a function of its own input alone, bit for bit.
+_FEATURE_STEP = 2.0**20
+_MATRIX_STEP = 2.0**16
+
 _lock = threading.Lock()
 _projection: F32 | None = None
 
 
 def _matrix() -> F32:
+    """The seeded Gaussian projection, on the 2**-16 grid (exact in float32)."""
     global _projection
     if _projection is None:
         with _lock:
             if _projection is None:
                 rng = np.random.default_rng(_digest(b"projection"))
-                _projection = rng.standard_normal((FEATURES, MAX_DIM), dtype=np.float32)
+                gauss = rng.standard_normal((FEATURES, MAX_DIM), dtype=np.float32)
+                _projection = np.rint(gauss * np.float32(_MATRIX_STEP)) / np.float32(_MATRIX_STEP)
     return _projection
 
 
 @lru_cache(maxsize=64)
-def _signs(model_key: str) -> F32:
+def _signs(model_key: str) -> NDArray[np.float64]:
     rng = np.random.default_rng(_digest(model_key, b"model"))
-    return rng.choice(np.array([-1.0, 1.0], dtype=np.float32), size=MAX_DIM)
+    return rng.choice(np.array([-1.0, 1.0], dtype=np.float64), size=MAX_DIM)
 
 
 def warm_up() -> None:
@@ -246,17 +264,22 @@ def warm_up() -> None:
 def project(features: F32, model_key: str, dim: int) -> F32:
     """Map ``(n, FEATURES)`` features to ``(n, dim)`` L2-normalised float32 vectors.
 
-    A reduced dimension is the prefix of the full one, renormalised, so vectors of one
-    model at different dimensions agree with each other.
+    Each row is computed exactly (see the grid above), so a row's vector is the same bits
+    whatever the other rows are. A reduced dimension is the prefix of the full one,
+    renormalised, so vectors of one model at different dimensions agree.
     """
     if not 0 < dim <= MAX_DIM:
         raise ValueError(f"dimension {dim} is outside 1..{MAX_DIM}")
-    rows = features.reshape(-1, FEATURES)
+    rows = np.rint(features.reshape(-1, FEATURES).astype(np.float64) * _FEATURE_STEP)
+    rows /= _FEATURE_STEP
     # Features are sparse (text uses a few dozen buckets): multiply only used columns.
+    # Zero columns add exact zeros, so which columns the batch uses changes nothing.
     used = np.flatnonzero(np.any(rows != 0, axis=0))
-    matrix = rows[:, used] @ _matrix()[used, :dim]
+    matrix = rows[:, used] @ _matrix()[used, :dim].astype(np.float64)
     matrix *= _signs(model_key)[:dim]
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    # A reduction along each row (numpy's pairwise sum, no BLAS): row k's norm uses
+    # only row k, in an order fixed by ``dim``.
+    norms = np.sqrt(np.add.reduce(np.square(matrix), axis=1, keepdims=True))
     norms[norms == 0] = 1.0
     out: F32 = (matrix / norms).astype(np.float32)
     return out

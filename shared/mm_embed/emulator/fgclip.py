@@ -7,7 +7,23 @@ provider's page is silent:
 - an invalid request gets HTTP 200 with ``context.code = 400`` and a message naming the
   field (the page says errors may come with HTTP 200); a missing or wrong key gets
   HTTP 401 with ``context.code = 401``; a quota refusal HTTP 429 with code 429;
-- ``embedding_types`` is required, as the page says;
+- the ``accept`` header and ``embedding_types`` are required, as the page says: a
+  missing or non-JSON ``accept`` (JSON-compatible: ``application/json``,
+  ``application/*``, ``*/*``) and a missing ``embedding_types`` are refused naming
+  them. In lenient mode (``EmulatorConfig.lenient``, ``mm-embed serve --lenient``) a
+  missing ``embedding_types`` means ``["float"]`` and a missing ``accept`` means JSON
+  (third-party clients such as fgclip-mcp 0.1.2 leave them out); wrong values are
+  still refused;
+- an image URL must end in ``.jpg``, ``.jpeg``, ``.png`` or ``.bmp`` (any case): the
+  whole URL, so ``a.jpg?x=1`` is refused;
+- every failure to fetch a URL image, including content that is not an image, is the
+  one message ``images[i] could not be downloaded``;
+- a body over 16 MiB gets HTTP 413 (``context.code = 413``); a body not received within
+  ``body_timeout_s`` HTTP 408 (code 408); both close the connection;
+- ``created`` is the time the request arrived, in China Standard Time (UTC+8, the
+  provider's zone), ``%Y-%m-%d %H:%M:%S.%f`` cut to milliseconds; ``context.timestamp``
+  is the Unix time in whole seconds when the reply is made; ``meta.api_version`` is
+  ``{"version": "2.1.0"}`` and ``meta.latencys`` ``null``, as in the spec's example;
 - ``image_boxes``, when not empty, needs one entry (a non-empty list of boxes) per
   image; a box is ``[x, y, w, h]`` inside the decoded image;
 - ``data.texts`` / ``data.images`` is ``[]`` for the other input type;
@@ -30,22 +46,36 @@ from typing import Any
 
 import numpy as np
 import orjson
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from . import encoders
-from .media import DecodedImage, MediaError, decode_image, is_ip_literal
+from .accept import accepts_json
+from .body import BodyTimeout, BodyTooLarge
+from .hosts import is_ip_literal
+from .media import DecodedImage, MediaError, decode_image
 from .state import EmulatorState, item_hash
 from .tokens import count_tokens, truncate_tokens
-from .wire import Exchange, client_gone, fault_response, format_seconds, json_response
+from .wire import (
+    Exchange,
+    FaultBody,
+    Refusal,
+    RouteHandler,
+    format_seconds,
+    handle,
+    json_response,
+)
 
 __all__ = [
     "DIMENSION",
+    "MAX_BODY_BYTES",
     "MAX_ITEMS",
     "MAX_TOKENS",
     "MODEL",
     "PATH",
+    "ROUTE",
     "FGClipError",
+    "FGClipRoute",
     "endpoint",
     "error_body",
     "parse_body",
@@ -56,7 +86,11 @@ MODEL = "fg-clip"
 DIMENSION = 768
 MAX_ITEMS = 32
 MAX_TOKENS = 196
+#: The page states no body limit; the emulator reads at most this much.
+MAX_BODY_BYTES = 16 * 1024 * 1024
 API_VERSION = "2.1.0"
+#: ``created`` is written in China Standard Time, the provider's zone.
+PROVIDER_TZ = dt.timezone(dt.timedelta(hours=8), "CST")
 EMBEDDING_TYPES = ("float", "int8", "uint8")
 _URL_SUFFIX = re.compile(r"\.(jpg|jpeg|png|bmp)$", re.IGNORECASE)
 _DATA_URI = re.compile(r"^data:image/([A-Za-z0-9.+-]+);base64,(.*)$", re.DOTALL)
@@ -64,12 +98,11 @@ _DATA_URI_TYPES = frozenset({"png", "jpg", "jpeg", "bmp"})
 _FORMATS = frozenset({"PNG", "JPEG", "BMP"})
 
 
-class FGClipError(Exception):
+class FGClipError(Refusal):
     """A refusal with the provider's error shape."""
 
     def __init__(self, message: str, *, code: int = 400, status: int = 200) -> None:
-        super().__init__(message)
-        self.message, self.code, self.status = message, code, status
+        super().__init__(code, status, message)
 
 
 def error_body(code: int, message: str) -> dict[str, Any]:
@@ -103,8 +136,9 @@ def _list_of_str(body: dict[str, Any], name: str) -> list[str]:
     return value
 
 
-def parse_body(body: object) -> _Request:
-    """Check every field rule that needs no image bytes."""
+def parse_body(body: object, *, lenient: bool = False) -> _Request:
+    """Check every field rule that needs no image bytes (``lenient``: a missing
+    ``embedding_types`` means ``["float"]``)."""
     if not isinstance(body, dict):
         raise FGClipError("request body must be a JSON object")
     model = body.get("model")
@@ -118,6 +152,8 @@ def parse_body(body: object) -> _Request:
     if input_type not in ("text", "image"):
         raise FGClipError("input_type must be 'text' or 'image'")
     types = body.get("embedding_types")
+    if types is None and lenient:
+        types = ["float"]
     if types is None:
         raise FGClipError("embedding_types is required")
     if not isinstance(types, list) or not types:
@@ -200,25 +236,28 @@ def _check_image_reference(image: str, i: int) -> None:
         raise FGClipError(f"images[{i}] URL has no host")
     if is_ip_literal(host):
         raise FGClipError(f"images[{i}] URL host must be a domain name, not an IP address")
-    path = rest.split("?", 1)[0].split("#", 1)[0]
-    if "/" not in path or not _URL_SUFFIX.search(path):
+    # The page: the URL ends in jpg|jpeg|png|bmp. The whole URL, so a query or a
+    # fragment after the suffix ("a.jpg?x=1") does not pass.
+    if "/" not in rest or not _URL_SUFFIX.search(image):
         raise FGClipError(f"images[{i}] URL must end in .jpg, .jpeg, .png or .bmp")
 
 
 async def _load_image(state: EmulatorState, image: str, i: int) -> DecodedImage:
+    if not image.startswith("data:"):
+        # One message for every failure of a URL, so replies say nothing about
+        # what listens where (see MediaFetcher).
+        try:
+            return decode_image(await state.fetcher.fetch_url(image), _FORMATS)
+        except MediaError:
+            raise FGClipError(f"images[{i}] could not be downloaded") from None
     try:
-        if image.startswith("data:"):
-            payload = image.split(",", 1)[1]
-            try:
-                data = base64.b64decode(payload, validate=True)
-            except (binascii.Error, ValueError):
-                raise FGClipError(f"images[{i}] data URI is not valid base64") from None
-        else:
-            data = await state.fetcher.fetch_url(image)
+        data = base64.b64decode(image.split(",", 1)[1], validate=True)
+    except (binascii.Error, ValueError):
+        raise FGClipError(f"images[{i}] data URI is not valid base64") from None
+    try:
         return decode_image(data, _FORMATS)
     except MediaError as exc:
-        what = "could not be downloaded" if exc.kind == "unreachable" else "is not a valid image"
-        raise FGClipError(f"images[{i}] {what}: {exc.message}") from None
+        raise FGClipError(f"images[{i}] is not a valid image: {exc.message}") from None
 
 
 def _check_boxes(
@@ -267,8 +306,10 @@ def _embeddings(vectors: np.ndarray[Any, Any], types: tuple[str, ...]) -> dict[s
     return out
 
 
-def _created() -> str:
-    return dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+def _created(arrived: float) -> str:
+    """``%Y-%m-%d %H:%M:%S.%f`` cut to milliseconds, in the provider's time zone."""
+    moment = dt.datetime.fromtimestamp(arrived, PROVIDER_TZ)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 async def _embed(state: EmulatorState, req: _Request, exchange: Exchange) -> Response:
@@ -314,7 +355,7 @@ async def _embed(state: EmulatorState, req: _Request, exchange: Exchange) -> Res
                 },
                 "latencys": None,
             },
-            "created": _created(),
+            "created": _created(exchange.arrived),
         },
     }
     exchange.status, exchange.code, exchange.message, exchange.embedded = 200, 0, "OK", True
@@ -352,37 +393,63 @@ def _authorised(request: Request, api_key: str) -> bool:
     )
 
 
-async def endpoint(request: Request) -> Response:
-    """Handle one FG-CLIP embedding request."""
-    state: EmulatorState = request.app.state.emulator
-    exchange = Exchange("fgclip", request.method, request.url.path, str(uuid.uuid4()))
-    try:
-        if state.config.latency_ms:
-            await state.sleep(state.config.latency_ms / 1000)
-        raw = await request.body()
-        exchange.item_hashes, exchange.model = _item_hashes(raw)
-        fault = state.injector.pick()
-        if fault:
-            return await fault_response(fault, state, exchange, lambda s, m: (s, error_body(s, m)))
+class FGClipRoute(RouteHandler):
+    """The FG-CLIP route for :func:`mm_embed.emulator.wire.handle`."""
+
+    name = "fgclip"
+    max_body_bytes = MAX_BODY_BYTES
+
+    def new_request_id(self) -> str:
+        return str(uuid.uuid4())
+
+    def check_headers(self, request: Request, state: EmulatorState, exchange: Exchange) -> None:
         if not _authorised(request, state.config.api_key):
             raise FGClipError("Unauthorized: invalid or missing API key", code=401, status=401)
         exchange.auth = "bearer"
         content_type = request.headers.get("content-type", "")
         if not content_type.lower().startswith("application/json"):
             raise FGClipError("Content-Type must be application/json")
+        accept = request.headers.get("accept")
+        if accept is None and state.config.lenient:
+            return  # lenient: a missing accept means JSON
+        if accept is None or not accepts_json(accept):
+            raise FGClipError(
+                "accept header is required and must accept application/json "
+                "(accept: application/json)"
+            )
+
+    def item_hashes(self, raw: bytes) -> tuple[tuple[str, ...], str | None]:
+        return _item_hashes(raw)
+
+    def fault_body(self, exchange: Exchange) -> FaultBody:
+        return lambda status, message: (status, error_body(status, message))
+
+    async def serve(
+        self, request: Request, raw: bytes, state: EmulatorState, exchange: Exchange
+    ) -> Response:
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise FGClipError("request body is not valid JSON") from None
-        return await _embed(state, parse_body(body), exchange)
-    except ClientDisconnect:
-        return client_gone(exchange)
-    except FGClipError as exc:
-        exchange.status, exchange.code, exchange.message = exc.status, exc.code, exc.message
+        return await _embed(state, parse_body(body, lenient=state.config.lenient), exchange)
+
+    def too_large(self, exc: BodyTooLarge) -> Refusal:
+        return FGClipError(f"Request Entity Too Large: {exc}", code=413, status=413)
+
+    def timed_out(self, exc: BodyTimeout) -> Refusal:
+        return FGClipError(f"Request Timeout: {exc}", code=408, status=408)
+
+    def render(self, refusal: Refusal, state: EmulatorState, exchange: Exchange) -> Response:
         return json_response(
-            error_body(exc.code, exc.message), exc.status, {"x-request-id": exchange.request_id}
+            error_body(refusal.code, refusal.message),
+            refusal.status,
+            {"x-request-id": exchange.request_id},
         )
-    finally:
-        if exchange.status is None and exchange.fault is None:
-            exchange.status, exchange.message = 500, "internal error"
-        exchange.finish(state)
+
+
+ROUTE = FGClipRoute()
+
+
+async def endpoint(request: Request) -> Response:
+    """Handle one FG-CLIP embedding request."""
+    return await handle(request, ROUTE)

@@ -1,14 +1,12 @@
-"""Reading the images and videos a request points at: inline bytes, loopback URLs, TOS.
+"""Reading the images and videos a request points at: inline bytes, URLs, TOS.
 
-The emulator never touches the network beyond loopback: a URL whose host is not a
-loopback name or address is reported as unreachable without any DNS lookup or
-connection. Its own ``/samples/*.png`` are served from memory.
+URLs are fetched only from an allow-list (see :class:`MediaFetcher`): by default the
+emulator's own ``/samples/*.png``, served from memory, and nothing else.
 """
 
 from __future__ import annotations
 
 import io
-import ipaddress
 import re
 import warnings
 from dataclasses import dataclass
@@ -18,15 +16,17 @@ from urllib.parse import urlsplit
 import httpx
 from PIL import Image
 
+from .hosts import is_loopback_host, parse_allow_entry
 from .samples import SAMPLES, sample_png
 
 __all__ = [
+    "MAX_FETCH_BYTES",
     "DecodedImage",
+    "FetchRefused",
     "MediaError",
     "MediaFetcher",
     "decode_image",
-    "is_ip_literal",
-    "is_loopback_host",
+    "is_video_container",
 ]
 
 MAX_FETCH_BYTES = 20 * 1024 * 1024
@@ -85,70 +85,80 @@ def decode_image(data: bytes, formats: frozenset[str] | None = None) -> DecodedI
     return DecodedImage(image, image.width, image.height, fmt, _BIT_DEPTH.get(image.mode, 8))
 
 
-def is_ip_literal(host: str) -> bool:
-    """True when ``host`` is an IPv4 or IPv6 address rather than a name."""
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
+def is_video_container(data: bytes) -> bool:
+    """MP4 / MOV (an ``ftyp`` box first: bytes 4..8 are ``ftyp``) or AVI (``RIFF``, a
+    size, ``AVI ``): the containers the Viking page lists."""
+    return data[4:8] == b"ftyp" or (data[:4] == b"RIFF" and data[8:12] == b"AVI ")
 
 
-def is_loopback_host(host: str) -> bool:
-    """Loopback by its literal text only: ``localhost``, ``127.0.0.0/8`` or ``::1``."""
-    host = host.strip("[]").lower()
-    if host in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+class FetchRefused(MediaError):
+    """A URL that was not fetched, whatever the reason (one message for all of them)."""
+
+    def __init__(self) -> None:
+        super().__init__("unreachable", "could not be downloaded")
 
 
 class MediaFetcher:
-    """Resolves loopback URLs and ``tos://`` references to bytes."""
+    """Fetches image and video URLs from the allow-list; reads ``tos://`` objects.
 
-    def __init__(self, *, timeout_s: float, tos_dir: Path | None) -> None:
+    Allowed: the emulator's own ``/samples/<name>.png`` under any loopback name (served
+    from memory, no request made) and the ``HOST[:PORT]`` entries of ``allow``, matched
+    on the URL's literal host (no DNS lookup decides anything). Redirects are not
+    followed. Every failure, from "not allowed" to "not an image", is the same
+    :class:`FetchRefused`, so the replies tell nothing about what listens where.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout_s: float,
+        tos_dir: Path | None,
+        allow: tuple[str, ...] = (),
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._timeout_s = timeout_s
         self._tos_dir = tos_dir.resolve() if tos_dir is not None else None
+        self._allow = tuple(parse_allow_entry(entry) for entry in allow)
+        #: Only for tests that must fake what loopback cannot produce (a DNS failure).
+        self._transport = transport
         #: Set once the server knows its port, so it can serve its own samples directly.
         self.own_port: int | None = None
 
-    async def fetch_url(self, url: str) -> bytes:
-        """The bytes at an ``http(s)`` URL on loopback; :class:`MediaError` otherwise."""
+    async def fetch_url(self, url: str, max_bytes: int = MAX_FETCH_BYTES) -> bytes:
+        """The bytes at an allowed ``http(s)`` URL; :class:`FetchRefused` otherwise."""
         try:
             parts = urlsplit(url)
-            port = parts.port
+            port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
-            raise MediaError("invalid", "malformed url") from None
-        host = parts.hostname or ""
+            raise FetchRefused() from None
+        host = (parts.hostname or "").lower()
         if parts.scheme not in ("http", "https") or not host:
-            raise MediaError("invalid", "malformed url")
-        if not is_loopback_host(host):
-            raise MediaError("unreachable", f"failed to download {url}: host unreachable")
-        match = _SAMPLE_PATH.match(parts.path)
-        default_port = 443 if parts.scheme == "https" else 80
-        if (
-            match
-            and parts.scheme == "http"
-            and (port or default_port) == self.own_port
-            and match.group(1) in SAMPLES
-        ):
-            return sample_png(match.group(1))
+            raise FetchRefused()
+        if is_loopback_host(host) and port == self.own_port:
+            match = _SAMPLE_PATH.match(parts.path)
+            if parts.scheme == "http" and match and match.group(1) in SAMPLES:
+                return sample_png(match.group(1))
+            raise FetchRefused()
+        if not any(entry.allows(host, port) for entry in self._allow):
+            raise FetchRefused()
         try:
-            async with httpx.AsyncClient(timeout=self._timeout_s, trust_env=False) as client:
-                response = await client.get(url)
-        except httpx.HTTPError as exc:
-            raise MediaError(
-                "unreachable", f"failed to download {url}: {type(exc).__name__}"
-            ) from None
-        if response.status_code != 200:
-            raise MediaError(
-                "unreachable", f"failed to download {url}: HTTP {response.status_code}"
-            )
-        if len(response.content) > MAX_FETCH_BYTES:
-            raise MediaError("invalid", f"{url} is larger than {MAX_FETCH_BYTES} bytes")
-        return response.content
+            return await self._download(url, max_bytes)
+        except Exception:  # DNS, refused, timeout, TLS, protocol, blocked socket...
+            raise FetchRefused() from None
+
+    async def _download(self, url: str, max_bytes: int) -> bytes:
+        client = httpx.AsyncClient(
+            timeout=self._timeout_s, trust_env=False, transport=self._transport
+        )
+        async with client, client.stream("GET", url) as response:
+            if response.status_code != 200:
+                raise FetchRefused()
+            data = bytearray()
+            async for chunk in response.aiter_bytes():
+                data += chunk
+                if len(data) > max_bytes:
+                    raise FetchRefused()
+        return bytes(data)
 
     def read_tos(self, uri: str) -> bytes:
         """``tos://bucket/key`` read from ``<tos_dir>/bucket/key``."""

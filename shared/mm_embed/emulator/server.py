@@ -92,7 +92,10 @@ class Emulator:
     """A running emulator for tests and demos.
 
     ``Emulator(config=None, **overrides)``: the overrides are :class:`EmulatorConfig`
-    fields; the port defaults to ``0`` (a free port) and the host to ``127.0.0.1``.
+    fields; the port defaults to ``0`` (a free port) and the host to ``127.0.0.1``. A
+    host that is not loopback raises :class:`~mm_embed.errors.ConfigurationError` unless
+    every checked credential (``api_key``, ``access_key``, ``secret_key``, ``token``) is
+    given a value of your own.
     Use as ``with Emulator() as emu:`` or ``async with Emulator() as emu:``; or call
     :meth:`start` / :meth:`stop`.
     """
@@ -145,6 +148,11 @@ class Emulator:
     @property
     def token(self) -> str:
         return self.config.token
+
+    @property
+    def session_token(self) -> str | None:
+        """The STS session token signed requests must carry (``None``: none required)."""
+        return self.config.session_token
 
     @property
     def region(self) -> str:

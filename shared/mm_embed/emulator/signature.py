@@ -1,12 +1,17 @@
-"""Server-side check of a VikingDB request's authentication.
+"""Server-side check of a VikingDB request's authentication, in two steps.
 
-HMAC mode recomputes the signature with :func:`mm_embed.signing.sign` from the received
-method, path, query, body bytes and the values of the headers named in
-``SignedHeaders``. The server sees header names lowercased, while the SDK's rule for
-which headers are signed is case-sensitive, so names are restored to the capitalisation
-the SDK uses (``Content-Type``, ``Host``, ``X-Date``, ``X-Content-Sha256``,
-``X-Security-Token``, ``X-...``) before signing. Token mode compares
-``Authorization: token=<T>`` with the configured token.
+:func:`check_headers` runs before the body is read: the ``Authorization`` form, the
+access key, the credential scope, the ``X-Date`` skew, the ``X-Content-Sha256`` format
+and, when one is configured, the session token. Token mode (``Authorization:
+token=<T>``) is settled there entirely. :func:`check_body` then checks the body hash and
+recomputes the signature with :func:`mm_embed.signing.sign` from the received method,
+path, query, body bytes and the values of the headers named in ``SignedHeaders``.
+
+The server sees header names lowercased, while the SDK's rule for which headers are
+signed is case-sensitive, so names are restored to the capitalisation the SDK uses
+(``Content-Type``, ``Host``, ``X-Date``, ``X-Content-Sha256``, ``X-Security-Token``,
+``X-...``) before signing. A session token is signed the SDK's way: the signer sets
+``X-Security-Token`` and signs it with the other ``X-`` headers.
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from ..providers.viking.catalogue import SERVICE
-from ..signing import parse_authorization, sign
+from ..signing import ParsedAuthorization, parse_authorization, sign
 
-__all__ = ["AuthFailure", "verify"]
+__all__ = ["AuthFailure", "HeaderAuth", "check_body", "check_headers"]
 
 _SDK_NAMES = {"content-type": "Content-Type", "content-md5": "Content-Md5", "host": "Host"}
 # The signer sets these itself from its arguments, so they are passed that way.
@@ -39,21 +46,29 @@ def _sdk_name(lower: str) -> str:
     return lower
 
 
-def verify(
+@dataclass(frozen=True)
+class HeaderAuth:
+    """What :func:`check_headers` accepted: ``mode`` is ``"hmac"`` or ``"token"``."""
+
+    mode: str
+    parsed: ParsedAuthorization | None = None
+    x_date: str = ""
+
+
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def check_headers(
     *,
-    method: str,
-    path: str,
-    query: Sequence[tuple[str, str]],
     headers: Mapping[str, str],
-    body: bytes,
     access_key: str,
-    secret_key: str,
     token: str,
     region: str,
     clock_skew_s: float,
+    session_token: str | None = None,
     now: dt.datetime | None = None,
-) -> str:
-    """Return the auth mode (``"hmac"`` or ``"token"``) or raise :class:`AuthFailure`.
+) -> HeaderAuth:
+    """Every check that needs no body; :class:`AuthFailure` when one fails.
 
     ``headers`` is a case-insensitive mapping (Starlette's ``Headers``) or one with
     lowercase keys.
@@ -63,7 +78,7 @@ def verify(
         raise AuthFailure("no Authorization header")
     if value.startswith("token="):
         if hmac.compare_digest(value[len("token=") :].encode(), token.encode()):
-            return "token"
+            return HeaderAuth("token")
         raise AuthFailure("wrong token")
     parsed = parse_authorization(value)
     if parsed is None:
@@ -82,10 +97,41 @@ def verify(
         raise AuthFailure("X-Date is outside the accepted clock skew")
     if parsed.date != x_date[:8]:
         raise AuthFailure("credential date does not match X-Date")
-    body_hash = hashlib.sha256(body).hexdigest()
-    if headers.get("x-content-sha256") != body_hash:
-        raise AuthFailure("X-Content-Sha256 does not match the body")
+    if not _SHA256_HEX.match(headers.get("x-content-sha256") or ""):
+        raise AuthFailure("missing or malformed X-Content-Sha256")
+    if session_token is not None:
+        _check_session_token(headers, parsed, session_token)
+    return HeaderAuth("hmac", parsed, x_date)
 
+
+def _check_session_token(
+    headers: Mapping[str, str], parsed: ParsedAuthorization, expected: str
+) -> None:
+    sent = headers.get("x-security-token")
+    if sent is None:
+        raise AuthFailure("no X-Security-Token (temporary credentials need their session token)")
+    if "x-security-token" not in parsed.signed_headers:
+        raise AuthFailure("X-Security-Token is not signed")
+    if not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise AuthFailure("wrong X-Security-Token")
+
+
+def check_body(
+    auth: HeaderAuth,
+    *,
+    method: str,
+    path: str,
+    query: Sequence[tuple[str, str]],
+    headers: Mapping[str, str],
+    body: bytes,
+    secret_key: str,
+) -> None:
+    """The body hash and the signature of an ``auth`` from :func:`check_headers`."""
+    parsed = auth.parsed
+    if parsed is None:
+        return  # token mode: nothing covers the body
+    if headers.get("x-content-sha256") != hashlib.sha256(body).hexdigest():
+        raise AuthFailure("X-Content-Sha256 does not match the body")
     signed_headers: dict[str, str] = {}
     for name in parsed.signed_headers:
         if name in _SET_BY_SIGNER:
@@ -109,7 +155,7 @@ def verify(
         path=path,
         headers=signed_headers,
         body=body,
-        x_date=x_date,
+        x_date=auth.x_date,
         query=grouped,
         session_token=session_token,
     )
@@ -117,4 +163,3 @@ def verify(
         raise AuthFailure("SignedHeaders do not match the headers the SDK would sign")
     if not hmac.compare_digest(expected.signature.encode(), parsed.signature.encode()):
         raise AuthFailure("signature mismatch")
-    return "hmac"

@@ -102,7 +102,9 @@ class EmulatorState:
         cfg = self.config
         self.injector = FaultInjector(cfg.fault_rate, cfg.faults, cfg.seed)
         self.budgets = Budgets(cfg.tpm, cfg.images_per_second)
-        self.fetcher = MediaFetcher(timeout_s=cfg.fetch_timeout_s, tos_dir=cfg.tos_dir)
+        self.fetcher = MediaFetcher(
+            timeout_s=cfg.fetch_timeout_s, tos_dir=cfg.tos_dir, allow=cfg.fetch_allow
+        )
 
     def bind_loop(self) -> None:
         """Called on the server's loop at startup."""

@@ -16,8 +16,16 @@ Decisions where the provider's page is silent:
   costs ``clamp(ceil(W/28) * ceil(H/28), 1, 1024)`` tokens; a video
   ``max(16, ceil(16 * fps)) * 64``; ``prompt_tokens`` includes image tokens and
   ``image_tokens`` appears when the request had images or videos;
-- ``model_token_usage`` (for the ``-and-m3`` hybrids) comes with ``return_token_usage``
-  or ``return_model_token_usage``;
+- ``model_token_usage`` comes only with ``return_model_token_usage: true`` (the page's
+  example asks for it with that flag, beside ``return_token_usage`` for
+  ``token_usage``), and only for the ``-and-m3`` hybrids: one entry per underlying model
+  (dense model, then ``bge-m3``), each counting the request's tokens;
+- an inline or TOS video must be an MP4/MOV (``ftyp`` box at byte 4) or AVI
+  (``RIFF....AVI ``) container, the formats the page lists; anything else is
+  ``1000003`` naming the field;
+- a media URL that cannot be fetched for any reason (not on the allow-list, closed
+  port, timeout, HTTP error, not an image or video) gets one message, ``<field> could
+  not be downloaded``, so replies do not reveal what listens where;
 - the ping answers without checking credentials (the official SDK pings from its
   constructor and turns a failure into a misleading "host or region is incorrect").
 """
@@ -34,7 +42,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from ..providers.viking.catalogue import (
@@ -46,13 +54,22 @@ from ..providers.viking.catalogue import (
     ModelVersion,
 )
 from . import encoders
-from .media import MediaError, decode_image
-from .signature import AuthFailure, verify
+from .body import BodyTimeout, BodyTooLarge
+from .media import MAX_FETCH_BYTES, MediaError, decode_image, is_video_container
+from .signature import AuthFailure, HeaderAuth, check_body, check_headers
 from .state import EmulatorState, item_hash
 from .tokens import count_tokens, truncate_tokens
-from .wire import Exchange, client_gone, fault_response, format_seconds, json_response
+from .wire import (
+    Exchange,
+    FaultBody,
+    Refusal,
+    RouteHandler,
+    format_seconds,
+    handle,
+    json_response,
+)
 
-__all__ = ["VikingError", "endpoint", "new_request_id", "ping"]
+__all__ = ["ROUTE", "VikingError", "VikingRoute", "endpoint", "new_request_id", "ping"]
 
 INVALID, UNAUTHORIZED, CALC_FAILED, QUOTA, INTERNAL = 1000003, 1000001, 1000025, 1000029, 1000028
 DATA_TYPES = ("text", "image", "text-image", "full_modal_seq")
@@ -60,12 +77,8 @@ MAX_VIDEO_BYTES = 50 * 1024 * 1024
 _BOOL_PARAMS = ("return_token_usage", "return_model_token_usage", "return_dense", "return_sparse")
 
 
-class VikingError(Exception):
+class VikingError(Refusal):
     """A refusal in the provider's shape ``{"code", "message", "request_id"}``."""
-
-    def __init__(self, code: int, status: int, message: str) -> None:
-        super().__init__(message)
-        self.code, self.status, self.message = code, status, message
 
 
 def invalid(detail: str) -> VikingError:
@@ -144,8 +157,7 @@ def _params(spec: ModelSpec, raw: object) -> _Plan:
         return_dense=raw.get("return_dense") is not False,
         return_sparse=spec.sparse if sparse is None else bool(sparse),
         usage_wanted=raw.get("return_token_usage") is True,
-        model_usage_wanted=raw.get("return_token_usage") is True
-        or raw.get("return_model_token_usage") is True,
+        model_usage_wanted=raw.get("return_model_token_usage") is True,
     )
 
 
@@ -240,39 +252,65 @@ def _check_item(plan: _Plan, item: dict[str, Any], i: int) -> None:
                 raise invalid(f"{at}.fps {fps} is out of range {FPS_RANGE[0]}-{FPS_RANGE[1]}")
 
 
-async def _media_bytes(state: EmulatorState, plan: _Plan, ref: str, where: str) -> bytes:
-    try:
-        if ref.startswith("base64://"):
-            try:
-                return base64.b64decode(ref[len("base64://") :], validate=True)
-            except (binascii.Error, ValueError):
-                raise invalid(f"{where} is not valid base64") from None
-        if ref.startswith("tos://"):
-            return state.fetcher.read_tos(ref)
-        if ref.startswith(("http://", "https://")):
-            if not plan.spec.http_media:
-                raise invalid(
-                    f"{where}: http(s) media is only supported by doubao-embedding-vision"
-                )
-            return await state.fetcher.fetch_url(ref)
-    except MediaError as exc:
-        raise invalid(f"{where}: {exc.message}") from None
+def _not_downloaded(where: str) -> VikingError:
+    return invalid(f"{where} could not be downloaded")
+
+
+async def _media_bytes(
+    state: EmulatorState, plan: _Plan, ref: str, where: str, max_bytes: int
+) -> tuple[bytes, bool]:
+    """(bytes, whether they were fetched from a URL) of a MediaData reference."""
+    if ref.startswith("base64://"):
+        try:
+            return base64.b64decode(ref[len("base64://") :], validate=True), False
+        except (binascii.Error, ValueError):
+            raise invalid(f"{where} is not valid base64") from None
+    if ref.startswith("tos://"):
+        try:
+            return state.fetcher.read_tos(ref), False
+        except MediaError as exc:
+            raise invalid(f"{where}: {exc.message}") from None
+    if ref.startswith(("http://", "https://")):
+        if not plan.spec.http_media:
+            raise invalid(f"{where}: http(s) media is only supported by doubao-embedding-vision")
+        try:
+            return await state.fetcher.fetch_url(ref, max_bytes), True
+        except MediaError:
+            raise _not_downloaded(where) from None
     raise invalid(f"{where} must start with tos://, http://, https:// or base64://")
 
 
 async def _image_feature(
     state: EmulatorState, plan: _Plan, ref: str, where: str, usage: _Usage
 ) -> Any:
-    data = await _media_bytes(state, plan, ref, where)
+    data, fetched = await _media_bytes(state, plan, ref, where, MAX_FETCH_BYTES)
     try:
         image = decode_image(data)
     except MediaError as exc:
-        raise invalid(f"{where}: {exc.message}") from None
+        raise (_not_downloaded(where) if fetched else invalid(f"{where}: {exc.message}")) from None
     usage.images += 1
     usage.image_tokens += max(
         1, min(1024, math.ceil(image.width / 28) * math.ceil(image.height / 28))
     )
     return encoders.image_features(image.image)
+
+
+async def _video_feature(
+    state: EmulatorState, plan: _Plan, part: dict[str, Any], where: str, usage: _Usage
+) -> Any:
+    video, fetched = await _media_bytes(state, plan, part["video"], where, MAX_VIDEO_BYTES)
+    if not is_video_container(video):
+        if fetched:
+            raise _not_downloaded(where)
+        raise invalid(
+            f"{where} is not an MP4, MOV or AVI video (no ftyp box at byte 4, no RIFF/AVI header)"
+        )
+    if len(video) > MAX_VIDEO_BYTES:
+        raise invalid(f"{where} is larger than 50MB")
+    fps = float(part.get("fps") or 1.0)
+    usage.media += 1
+    usage.image_tokens += max(16, math.ceil(16 * fps)) * 64
+    return encoders.bytes_features(video)
 
 
 def _text(plan: _Plan, text: str, usage: _Usage) -> str:
@@ -313,13 +351,7 @@ async def _features(state: EmulatorState, plan: _Plan, usage: _Usage) -> tuple[A
                         await _image_feature(state, plan, part["image"], f"{at}.image", usage)
                     )
                 else:
-                    video = await _media_bytes(state, plan, part["video"], f"{at}.video")
-                    if len(video) > MAX_VIDEO_BYTES:
-                        raise invalid(f"{at}.video is larger than 50MB")
-                    fps = float(part.get("fps") or 1.0)
-                    usage.media += 1
-                    usage.image_tokens += max(16, math.ceil(16 * fps)) * 64
-                    parts.append(encoders.bytes_features(video))
+                    parts.append(await _video_feature(state, plan, part, f"{at}.video", usage))
             feats.append(encoders.combine(parts))
             texts.append(" ".join(words))
     return np.stack(feats), texts
@@ -379,66 +411,91 @@ def _item_hashes(raw: bytes) -> tuple[tuple[str, ...], str | None]:
     return hashes, name if isinstance(name, str) else None
 
 
-def _fault_body(exchange: Exchange) -> Any:
-    def render(status: int, message: str) -> tuple[int, dict[str, Any]]:
-        code = QUOTA if status == 429 else INTERNAL
-        text = "quota exceeded: too many requests" if status == 429 else message
-        return code, error_body(code, text, exchange.request_id)
-
-    return render
+def _unauthorized(exchange: Exchange, failure: AuthFailure) -> VikingError:
+    exchange.message = f"unauthorized ({failure})"
+    return VikingError(UNAUTHORIZED, 401, "unauthorized")
 
 
-async def endpoint(request: Request) -> Response:
-    """Handle one embedding v2 request."""
-    state: EmulatorState = request.app.state.emulator
-    cfg = state.config
-    exchange = Exchange("viking", request.method, request.url.path, new_request_id())
-    try:
-        if cfg.latency_ms:
-            await state.sleep(cfg.latency_ms / 1000)
-        raw = await request.body()
-        exchange.item_hashes, exchange.model = _item_hashes(raw)
-        fault = state.injector.pick()
-        if fault:
-            return await fault_response(fault, state, exchange, _fault_body(exchange))
+class VikingRoute(RouteHandler):
+    """The embedding v2 route for :func:`mm_embed.emulator.wire.handle`."""
+
+    name = "viking"
+    max_body_bytes = MAX_BODY_BYTES
+
+    def new_request_id(self) -> str:
+        return new_request_id()
+
+    def check_headers(self, request: Request, state: EmulatorState, exchange: Exchange) -> None:
+        cfg = state.config
         try:
-            exchange.auth = verify(
+            auth = check_headers(
+                headers=request.headers,
+                access_key=cfg.access_key,
+                token=cfg.token,
+                region=cfg.region,
+                clock_skew_s=cfg.clock_skew_s,
+                session_token=cfg.session_token,
+            )
+        except AuthFailure as exc:
+            raise _unauthorized(exchange, exc) from None
+        request.scope[_AUTH_KEY] = auth
+
+    def item_hashes(self, raw: bytes) -> tuple[tuple[str, ...], str | None]:
+        return _item_hashes(raw)
+
+    def fault_body(self, exchange: Exchange) -> FaultBody:
+        def render(status: int, message: str) -> tuple[int, dict[str, Any]]:
+            code = QUOTA if status == 429 else INTERNAL
+            text = "quota exceeded: too many requests" if status == 429 else message
+            return code, error_body(code, text, exchange.request_id)
+
+        return render
+
+    async def serve(
+        self, request: Request, raw: bytes, state: EmulatorState, exchange: Exchange
+    ) -> Response:
+        auth: HeaderAuth = request.scope[_AUTH_KEY]
+        try:
+            check_body(
+                auth,
                 method=request.method,
                 path=request.scope["path"],
                 query=request.query_params.multi_items(),
                 headers=request.headers,
                 body=raw,
-                access_key=cfg.access_key,
-                secret_key=cfg.secret_key,
-                token=cfg.token,
-                region=cfg.region,
-                clock_skew_s=cfg.clock_skew_s,
+                secret_key=state.config.secret_key,
             )
         except AuthFailure as exc:
-            exchange.message = f"unauthorized ({exc})"
-            raise VikingError(UNAUTHORIZED, 401, "unauthorized") from None
-        if len(raw) > MAX_BODY_BYTES:
-            raise invalid(f"request body is {len(raw)} bytes, larger than {MAX_BODY_BYTES}")
+            raise _unauthorized(exchange, exc) from None
+        exchange.auth = auth.mode
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise invalid("body is not valid JSON") from None
         return await _embed(state, parse_body(body), exchange)
-    except ClientDisconnect:
-        return client_gone(exchange)
-    except VikingError as exc:
-        exchange.status, exchange.code = exc.status, exc.code
-        exchange.message = exchange.message or exc.message
+
+    def too_large(self, exc: BodyTooLarge) -> Refusal:
+        return invalid(str(exc))
+
+    def timed_out(self, exc: BodyTimeout) -> Refusal:
+        return VikingError(INVALID, 408, f"invalid request:{exc}")
+
+    def render(self, refusal: Refusal, state: EmulatorState, exchange: Exchange) -> Response:
         headers = {"x-request-id": exchange.request_id}
-        if exc.code == QUOTA and cfg.retry_after is not None:
-            headers["Retry-After"] = format_seconds(cfg.retry_after)
-        return json_response(
-            error_body(exc.code, exc.message, exchange.request_id), exc.status, headers
-        )
-    finally:
-        if exchange.status is None and exchange.fault is None:
-            exchange.status, exchange.message = 500, "internal error"
-        exchange.finish(state)
+        if refusal.code == QUOTA and state.config.retry_after is not None:
+            headers["Retry-After"] = format_seconds(state.config.retry_after)
+        body = error_body(refusal.code, refusal.message, exchange.request_id)
+        return json_response(body, refusal.status, headers)
+
+
+ROUTE = VikingRoute()
+#: Scope key carrying the header checks' result to the body checks.
+_AUTH_KEY = "mm_embed.emulator.viking_auth"
+
+
+async def endpoint(request: Request) -> Response:
+    """Handle one embedding v2 request."""
+    return await handle(request, ROUTE)
 
 
 async def ping(request: Request) -> Response:
