@@ -188,10 +188,19 @@ async def test_token_usage(clients: Clients, emulator_session: Emulator, model: 
     result = await vk.embed(TEXTS, model=model, return_token_usage=True)
     usage = result.usage
     assert usage.prompt_tokens > 0 and usage.total_tokens == usage.prompt_tokens
+    # Usage per underlying model comes only when asked for (return_model_token_usage).
+    assert result.model_usage == {}
+    detailed = await vk.embed(TEXTS, model=model, return_model_token_usage=True)
     components = catalogue.MODELS[model].component_models
-    assert set(usage.by_model) == set(components)
-    for part in usage.by_model.values():
-        assert part.total_tokens > 0
+    assert set(detailed.model_usage) == set(components)
+    assert all(part.total_tokens > 0 for part in detailed.model_usage.values())
+    # Summed over the call's requests: one request per text gives the same totals.
+    split = clients.viking(emulator_session, tokens_per_minute=None, max_batch_size=1)
+    per_text = await split.embed(TEXTS, model=model, return_model_token_usage=True)
+    assert len(per_text.request_ids) == len(TEXTS) > 1
+    assert {k: v.total_tokens for k, v in per_text.model_usage.items()} == {
+        k: v.total_tokens for k, v in detailed.model_usage.items()
+    }
 
 
 @pytest.mark.parametrize("mode", ["hmac", "token"])
