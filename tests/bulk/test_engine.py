@@ -14,7 +14,7 @@ from PIL import Image
 
 from mm_embed import FGClipClient, VikingClient
 from mm_embed.bulk import BulkAborted, BulkEmbedder, BulkItem, RejectCode, embed_stream
-from mm_embed.bulk.engine import allocate
+from mm_embed.bulk.batches import allocate
 from mm_embed.emulator import Emulator
 from mm_embed.emulator.state import item_hash
 
