@@ -86,3 +86,35 @@ def test_the_lock_of_a_killed_run_is_released_by_the_system(tmp_path: Path) -> N
     assert resumed.returncode == 0, resumed.stderr
     assert "finished by an earlier run" in resumed.stderr
     assert pq.read_table(first.out).num_rows == 600
+
+
+def test_two_writers_of_one_checkpoint_file_never_share_a_temporary_name(tmp_path: Path) -> None:
+    # The lock keeps a second process out; below it, every file still goes through a
+    # temporary name of its own, so even two writers of one file cannot collide.
+    import threading
+
+    import pyarrow as pa
+
+    from mm_embed.bulk.checkpoint import Checkpoint, Part
+
+    out = tmp_path / "o.parquet"
+    writers = [Checkpoint(out, durable=False), Checkpoint(out, durable=False)]
+    writers[0].create({"x": 1})
+    part = Part(pa.table({"id": ["a"], "index": [0]}), [], {"start": 0, "size": 1})
+    errors: list[BaseException] = []
+
+    def write_many(checkpoint: Checkpoint) -> None:
+        try:
+            for _ in range(300):
+                checkpoint.write_batch(0, part)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=write_many, args=(w,)) for w in writers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert writers[1].read_batch(0).table.column("id").to_pylist() == ["a"]
+    assert not list(writers[0].dir.glob("*.tmp"))

@@ -99,7 +99,10 @@ class Checkpoint:
         except (OSError, orjson.JSONDecodeError) as exc:
             raise CheckpointError(f"{self.dir}: unreadable checkpoint manifest ({exc})") from None
         if not isinstance(raw, dict) or raw.get("format") != _FORMAT:
-            raise CheckpointError(f"{self.dir}: checkpoint from an incompatible version")
+            raise CheckpointError(
+                f"{self.dir}: checkpoint from an incompatible version of mm-embed; start "
+                "again with --overwrite (overwrite=True)"
+            )
         self.settings = dict(raw.get("settings") or {})
         return self.settings
 

@@ -115,7 +115,7 @@ class CorpusJob:
             described = {
                 "fields": vars(opened.fields),
                 "image_root": str(opened.image_root),
-                "input": opened.fingerprint,
+                "input": opened.description,
             }
             return _Source(opened, opened.estimated_total, str(self.input), described)
         kind = type(self.input).__name__

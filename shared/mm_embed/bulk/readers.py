@@ -81,9 +81,9 @@ class InputSource:
     """An opened input: iterate it (any number of times) for records in file order.
 
     ``estimated_total`` is the record count when it is cheap to know (Parquet metadata,
-    a line count, a file count) and is used for progress only. ``fingerprint`` names the
+    a line count, a file count) and is used for progress only. ``description`` names the
     input (path, format) in a checkpoint's manifest; what a resume checks is the content
-    of every record (:mod:`mm_embed.bulk.fingerprint`), not this.
+    of every record (:mod:`mm_embed.bulk.fingerprint`).
     """
 
     path: Path
@@ -91,7 +91,7 @@ class InputSource:
     fields: FieldNames
     image_root: Path | None
     estimated_total: int | None = None
-    fingerprint: dict[str, Any] = field(default_factory=dict)
+    description: dict[str, Any] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[BulkItem | BadRecord]:
         readers = {
@@ -290,7 +290,7 @@ def open_input(
         Path(image_root) if image_root is not None else (where if where.is_dir() else where.parent)
     )
     source = InputSource(where, fmt, fields or FieldNames(), root)
-    source.fingerprint = {"path": str(where.resolve()), "format": fmt}
+    source.description = {"path": str(where.resolve()), "format": fmt}
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
