@@ -235,6 +235,19 @@ def coerce_record(
             line=line,
         )
 
+    made = _from_mapping(record, fields, source, line)
+    if isinstance(made, BadRecord):
+        return made
+    return _check_item(
+        made, image_root=image_root, check_paths=check_paths, image_field=fields.image
+    )
+
+
+def _from_mapping(
+    record: Mapping[Any, Any], fields: FieldNames, source: str | None, line: int | None
+) -> BulkItem | BadRecord:
+    """The item a mapping describes (its image path not checked yet), or what is wrong."""
+
     def bad(message: str, field_name: str | None, item_id: str | None = None) -> BadRecord:
         return BadRecord(message, field_name, item_id, source=source, line=line)
 
@@ -273,10 +286,7 @@ def coerce_record(
         boxes = parsed
         if boxes and image is None:
             return bad(f"{fields.boxes!r} needs an {fields.image!r}", fields.boxes, item_id)
-    item = BulkItem(item_id, text, image, boxes or None, source, line)
-    return _check_item(
-        item, image_root=image_root, check_paths=check_paths, image_field=fields.image
-    )
+    return BulkItem(item_id, text, image, boxes or None, source, line)
 
 
 def _parse_boxes(raw: object) -> list[list[float]] | str:

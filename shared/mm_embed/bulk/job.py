@@ -268,9 +268,12 @@ class _Run:
 
     def _finish(self, status: str, message: str) -> BulkSummary:
         if status == "complete":
-            self.assembly.commit()
-            self.checkpoint.remove()
-        else:
+            try:
+                self.assembly.commit()
+                self.checkpoint.remove()
+            except OSError as error:  # e.g. the disk filled up: a resume commits again
+                status, message = "aborted", f"stopped by an I/O error: {error}"
+        if status != "complete":
             self.assembly.discard()
             message += f"; finished work is kept in {self.checkpoint.dir}: resume to continue"
         return self._summarise(status, message)
