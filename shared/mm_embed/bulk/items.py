@@ -20,8 +20,8 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from ..inputs import ImageSource
-from ..results import SparseVector
+from .. import SparseVector
+from ._core import ImageSource
 
 __all__ = [
     "BadRecord",
