@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from mm_embed import ImageItem, VikingClient
+from mm_embed.budgets import LocalBudget, Quota
 from mm_embed.emulator import SAMPLES, sample_png
 from mm_embed.emulator.tokens import count_tokens
 from mm_embed.providers.viking.protocol import estimate_tokens
-from mm_embed.ratelimit import RateLimiter
 
 
 class FakeClock:
@@ -23,33 +23,46 @@ class FakeClock:
         return self.now
 
 
+Q = Quota("tokens:m", rate=10.0, capacity=10.0)
+
+
 def test_a_refund_brings_every_waiting_ticket_forward() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(10, 10, clock=clock)
-    first = limiter.take(10)
-    second = limiter.take(20)
-    third = limiter.take(10)
-    assert limiter.due_in(first) == 0.0
-    assert limiter.due_in(second) == pytest.approx(2.0)
-    assert limiter.due_in(third) == pytest.approx(3.0)
-    limiter.adjust(-10)  # the first call's reply billed nothing
-    assert limiter.due_in(second) == pytest.approx(1.0)
-    assert limiter.due_in(third) == pytest.approx(2.0)
+    budget = LocalBudget(clock)
+    first = budget.take("a", Q, 10)
+    second = budget.take("a", Q, 10)
+    third = budget.take("a", Q, 10)
+    assert budget.due_in(first) == 0.0
+    assert budget.due_in(second) == pytest.approx(1.0)
+    assert budget.due_in(third) == pytest.approx(2.0)
+    budget.cancel(first)  # the first call's reply billed nothing
+    assert budget.due_in(second) == 0.0
+    assert budget.due_in(third) == pytest.approx(1.0)
     clock.now += 0.5
-    assert limiter.due_in(second) == pytest.approx(0.5)
-    # reserve() is take() + due_in(): the wait a caller sees on arrival.
-    assert limiter.reserve(5) == pytest.approx(2.0)
-    assert limiter.consumed == pytest.approx(10 + 20 + 10 - 10 + 5)
+    assert budget.due_in(third) == pytest.approx(0.5)
+    # The wait a caller sees on arrival is take() then due_in().
+    assert budget.due_in(budget.take("a", Q, 5)) == pytest.approx(1.0)
+    assert budget.state("a", Q).consumed == pytest.approx(10 + 10 + 10 - 10 + 5)
+
+
+def test_a_request_larger_than_the_bucket_waits_for_a_full_bucket() -> None:
+    clock = FakeClock()
+    budget = LocalBudget(clock)
+    budget.take("a", Q, 10)
+    big = budget.take("a", Q, 25)  # more than the bucket ever holds
+    after = budget.take("a", Q, 5)
+    assert budget.due_in(big) == pytest.approx(1.0)  # a full bucket, not 2.5 s
+    assert budget.due_in(after) == pytest.approx(3.0)  # behind all 25 units it took
 
 
 def test_an_extra_charge_pushes_waiting_tickets_back() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(10, 10, clock=clock)
-    limiter.take(10)
-    waiting = limiter.take(10)
-    assert limiter.due_in(waiting) == pytest.approx(1.0)
-    limiter.adjust(5)
-    assert limiter.due_in(waiting) == pytest.approx(1.5)
+    budget = LocalBudget(clock)
+    first = budget.take("a", Q, 10)
+    waiting = budget.take("a", Q, 10)
+    assert budget.due_in(waiting) == pytest.approx(1.0)
+    budget.settle(first, 15)
+    assert budget.due_in(waiting) == pytest.approx(1.5)
 
 
 def _texts(n: int) -> list[str]:
@@ -58,13 +71,19 @@ def _texts(n: int) -> list[str]:
 
 
 def test_over_estimates_do_not_hold_back_calls_already_waiting(make_emulator: Any) -> None:
-    tpm = 12_000  # 200 tokens/s, a 400-token burst
+    tpm = 12_000  # 200 tokens/s; both buckets hold the whole minute
     emu = make_emulator(tpm=tpm)
     texts = _texts(100)
     billed = sum(count_tokens(t) for t in texts)
     estimated = sum(estimate_tokens(t) for t in texts)
     assert estimated > 1.6 * billed
-    rate, burst = tpm / 60, tpm / 30
+    rate, burst = tpm / 60, 0.0
+    # The minute is spent, on the server and in the client's budget: everything is paced.
+    spend = " ".join(f"w{i}" for i in range(tpm))
+    with VikingClient(
+        emu.access_key, emu.secret_key, base_url=emu.url, tokens_per_minute=None
+    ) as spender:
+        spender.embed([spend], model="bge-m3", return_sparse=False)
     with VikingClient(
         emu.access_key,
         emu.secret_key,
@@ -72,7 +91,11 @@ def test_over_estimates_do_not_hold_back_calls_already_waiting(make_emulator: An
         tokens_per_minute=tpm,
         max_batch_size=10,
         max_concurrency=8,
+        budget=LocalBudget(),
     ) as client:
+        quota = client.tokens_quota("bge-m3")
+        assert quota is not None
+        client.budget.adjust(client.account, quota, quota.capacity)
         start = time.monotonic()
         result = client.embed(texts, model="bge-m3", return_sparse=False)
         elapsed = time.monotonic() - start
@@ -84,6 +107,22 @@ def test_over_estimates_do_not_hold_back_calls_already_waiting(make_emulator: An
     first_eight = estimated * 8 / 10
     assert elapsed < (first_eight - burst) / rate * 0.8
     assert not [r for r in emu.log if r.code == 1000029]
+
+
+def test_a_request_estimated_above_the_whole_quota_still_goes(make_emulator: Any) -> None:
+    # One text estimated at more than the minute holds: it waits for a full bucket, not
+    # for a balance it can never reach.
+    emu = make_emulator()
+    with VikingClient(
+        emu.access_key,
+        emu.secret_key,
+        base_url=emu.url,
+        tokens_per_minute=600,
+        budget=LocalBudget(),
+    ) as client:
+        start = time.monotonic()
+        client.embed([" ".join(f"w{i}" for i in range(800))], model="bge-m3")
+        assert time.monotonic() - start < 5.0
 
 
 def test_image_requests_carry_half_a_second_of_budget(make_emulator: Any) -> None:

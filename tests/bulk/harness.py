@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from mm_embed.config import EnvVar
 from mm_embed.emulator import Emulator
 from mm_embed.emulator.state import item_hash
 
@@ -65,17 +66,29 @@ def viking_text_hash(text: str) -> str:
     return item_hash(orjson.dumps({"data_type": "text", "text": text}, option=orjson.OPT_SORT_KEYS))
 
 
+def emulator_settings(emu: Emulator) -> dict[str, str]:
+    """The environment that points both providers at ``emu``."""
+    return {
+        EnvVar.VIKING_BASE_URL.value: emu.url,
+        EnvVar.VOLC_ACCESSKEY.value: emu.access_key,
+        EnvVar.VOLC_SECRETKEY.value: emu.secret_key,
+        EnvVar.FGCLIP_BASE_URL.value: emu.url,
+        EnvVar.FGCLIP_API_KEY.value: emu.api_key,
+    }
+
+
 def cli_env(emu: Emulator) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(
-        VIKING_BASE_URL=emu.url,
-        VOLC_ACCESSKEY=emu.access_key,
-        VOLC_SECRETKEY=emu.secret_key,
-        FGCLIP_BASE_URL=emu.url,
-        FGCLIP_API_KEY=emu.api_key,
-    )
-    env.pop("VIKING_TOKEN", None)
+    env.update(emulator_settings(emu))
+    env.pop(EnvVar.VIKING_TOKEN.value, None)
     return env
+
+
+def run_cli(
+    command: list[str], env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` to the end; its output is captured as text."""
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def embed_command(corpus: Path, output: Path, *extra: str) -> list[str]:

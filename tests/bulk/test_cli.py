@@ -12,18 +12,13 @@ import pytest
 
 from mm_embed.bulk.cli import embed_main
 from mm_embed.cli import main as mm_embed_main
+from mm_embed.config import EnvVar
 from mm_embed.emulator import Emulator
 
 
 @pytest.fixture
-def env(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
-    monkeypatch.setenv("VIKING_BASE_URL", emulator.url)
-    monkeypatch.setenv("VOLC_ACCESSKEY", emulator.access_key)
-    monkeypatch.setenv("VOLC_SECRETKEY", emulator.secret_key)
-    monkeypatch.setenv("FGCLIP_BASE_URL", emulator.url)
-    monkeypatch.setenv("FGCLIP_API_KEY", emulator.api_key)
-    monkeypatch.delenv("VIKING_TOKEN", raising=False)
-    return emulator
+def env(emulator_env: Emulator) -> Emulator:
+    return emulator_env
 
 
 def write(path: Path, lines: list[bytes]) -> Path:
@@ -65,7 +60,7 @@ def test_success_prints_the_summary(
     assert summary["items"] == 30 and summary["status"] == "complete" and summary["wall_time"] > 0
 
 
-def test_rejects_exit_1_and_strict_exits_2_naming_the_line(
+def test_rejects_exit_1_and_strict_exits_3_naming_the_line(
     env: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     src = write(
@@ -77,7 +72,7 @@ def test_rejects_exit_1_and_strict_exits_2_naming_the_line(
     assert "1 rejected" in err and "o.parquet.rejects.jsonl" in err
     reject = orjson.loads((tmp_path / "o.parquet.rejects.jsonl").read_bytes())
     assert reject["location"] == f"{src}:2" and reject["field"] == "text"
-    assert embed_main(args(src, tmp_path / "s.parquet", "--strict")) == 2
+    assert embed_main(args(src, tmp_path / "s.parquet", "--strict")) == 3
     err = capsys.readouterr().err
     assert f"{src}:2: 'text' must be a string" in err and "resume" in err
 
@@ -101,13 +96,18 @@ def test_file_level_errors_exit_2(
 def test_missing_credentials_exit_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name in ("FGCLIP_API_KEY", "VOLC_ACCESSKEY", "VOLC_SECRETKEY", "VIKING_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
+    for name in (
+        EnvVar.FGCLIP_API_KEY,
+        EnvVar.VOLC_ACCESSKEY,
+        EnvVar.VOLC_SECRETKEY,
+        EnvVar.VIKING_TOKEN,
+    ):
+        monkeypatch.delenv(name.value, raising=False)
     src = write(tmp_path / "c.jsonl", [b'{"id": "a", "text": "x"}'])
     code = embed_main(
         ["--provider", "fgclip", "--input", str(src), "--output", str(tmp_path / "o.jsonl")]
     )
-    assert code == 2 and "FGCLIP_API_KEY" in capsys.readouterr().err
+    assert code == 2 and EnvVar.FGCLIP_API_KEY.value in capsys.readouterr().err
 
 
 def test_dispatcher_and_module_entry_points(env: Emulator, tmp_path: Path) -> None:

@@ -7,26 +7,31 @@ import io
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from mm_embed import FGClipClient, VikingClient
+from mm_embed.budgets import LocalBudget
 from mm_embed.bulk import BulkAborted, BulkEmbedder, BulkItem, RejectCode, embed_stream
-from mm_embed.bulk.engine import allocate
+from mm_embed.bulk.batches import allocate
 from mm_embed.emulator import Emulator
 from mm_embed.emulator.state import item_hash
 
 MODEL = "doubao-embedding"
 
 
-def viking(emu: Emulator, **options: object) -> VikingClient:
-    return VikingClient(emu.access_key, emu.secret_key, base_url=emu.url, **options)  # type: ignore[arg-type]
+def viking(emu: Emulator, **options: Any) -> VikingClient:
+    # Each client its own budget: the tests share the emulator's account, not its quota.
+    options.setdefault("budget", LocalBudget())
+    return VikingClient(emu.access_key, emu.secret_key, base_url=emu.url, **options)
 
 
-def fgclip(emu: Emulator, **options: object) -> FGClipClient:
-    return FGClipClient(emu.api_key, base_url=emu.url, **options)  # type: ignore[arg-type]
+def fgclip(emu: Emulator, **options: Any) -> FGClipClient:
+    options.setdefault("budget", LocalBudget())
+    return FGClipClient(emu.api_key, base_url=emu.url, **options)
 
 
 def texts(n: int) -> list[dict[str, str]]:
@@ -255,6 +260,7 @@ def test_fgclip_token_budget_is_charged_with_real_usage(emulator: Emulator) -> N
     with fgclip(emulator) as client:
         engine = BulkEmbedder(client, tokens_per_minute=600_000, batch_size=8)
         results = list(engine.stream(texts(20)))
-    limiter = engine.provider.limiter  # type: ignore[attr-defined]
+    quota = engine.provider.quota  # type: ignore[attr-defined]
+    consumed = client.budget.state(client.account, quota).consumed
     assert all(r.ok for r in results)
-    assert limiter.consumed == sum(r.tokens for r in results) == engine.stats.tokens > 0
+    assert consumed == sum(r.tokens for r in results) == engine.stats.tokens > 0

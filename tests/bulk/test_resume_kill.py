@@ -35,7 +35,7 @@ def test_ctrl_c_stops_cleanly_and_resumes(tmp_path: Path) -> None:
 
     from mm_embed.emulator import Emulator
 
-    from .harness import cli_env, durable_batches, embed_command, write_corpus
+    from .harness import cli_env, durable_batches, embed_command, run_cli, write_corpus
 
     corpus = tmp_path / "c.jsonl"
     write_corpus(corpus, 600)
@@ -57,13 +57,7 @@ def test_ctrl_c_stops_cleanly_and_resumes(tmp_path: Path) -> None:
         assert proc.returncode == 130, stderr
         assert "interrupted" in stderr and "resume to continue" in stderr
         assert not out.exists()
-        done = subprocess.run(
-            embed_command(corpus, out, *options, "--resume"),
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        done = run_cli(embed_command(corpus, out, *options, "--resume"), env)
         assert done.returncode == 0, done.stderr
         assert "finished by an earlier run" in done.stderr
     assert out.read_bytes() == clean.read_bytes()

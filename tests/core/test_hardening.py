@@ -173,7 +173,7 @@ async def test_dimensions_that_differ_between_batches(fgclip: Any) -> None:
         answer = FakeFGClip().answer(n, body)
         payload = answer.json()
         payload["data"]["embeddings"]["float"] = [
-            row + [0.0] for row in payload["data"]["embeddings"]["float"]
+            [*row, 0.0] for row in payload["data"]["embeddings"]["float"]
         ]
         return json_response(200, payload)
 

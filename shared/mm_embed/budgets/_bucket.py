@@ -95,12 +95,18 @@ def _refill(state: BucketState, quota: Quota, now: float) -> None:
 
 
 def take(state: BucketState, quota: Quota, amount: float, now: float) -> float:
-    """Take ``amount`` units in line; return the ticket."""
+    """Take ``amount`` units in line; return the ticket.
+
+    A request larger than the whole bucket waits for a full bucket (the provider admits
+    it then), not for a balance it could never reach; the callers after it still wait
+    for all it took.
+    """
     _refill(state, quota, now)
+    ticket = state.reserved + min(amount, quota.capacity)
     state.balance -= amount
     state.reserved += amount
     state.consumed += amount
-    return state.reserved
+    return ticket
 
 
 def due_in(state: BucketState, quota: Quota, ticket: float, now: float) -> float:

@@ -65,6 +65,22 @@ class Budget(ABC):
     def state(self, account: str, quota: Quota) -> BucketState:
         """A copy of the bucket's current state (reports and tests)."""
 
+    def acquire(
+        self,
+        account: str,
+        quota: Quota,
+        amount: float,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        recheck: float = 0.05,
+    ) -> Ticket:
+        """Take ``amount`` in line and block until it is due, asking again every
+        ``recheck`` seconds (refunds that arrive meanwhile bring it forward)."""
+        ticket = self.take(account, quota, amount)
+        while (wait := self.due_in(ticket)) > 0:
+            sleep(min(wait, recheck))
+        return ticket
+
     def settle(self, ticket: Ticket, actual: float) -> None:
         """Correct ``ticket``'s estimate with the ``actual`` amount the provider billed."""
         if actual != ticket.amount:
@@ -74,7 +90,7 @@ class Budget(ABC):
         """Give all of ``ticket`` back (nothing was consumed)."""
         self.adjust(ticket.account, ticket.quota, -ticket.amount)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a no-op for in-memory budgets)
         """Release the store's resources (connections, files)."""
 
     def __enter__(self) -> Budget:

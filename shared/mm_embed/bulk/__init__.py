@@ -12,16 +12,23 @@ Python API::
                                    model="doubao-embedding"):
             result.vector  # float32, in input order; result.reject says why an item failed
 
-Files: :func:`embed_corpus` (what the CLI runs). Policy for failures, file layout and
-resume semantics: README.md, "Bulk embedding".
+Files: :class:`CorpusJob` with :class:`CorpusOptions`, or :func:`embed_corpus` (what the
+command runs). Failure policy, file layout, resume, locking and exit codes: the "Bulk
+embedding" manual page.
 """
 
+from .batches import BatchResult
+from .calls import BulkAborted
 from .checkpoint import CheckpointError
-from .engine import BatchResult, BulkAborted, BulkEmbedder, BulkStats, embed_stream
+from .engine import BulkEmbedder, InputChanged, embed_stream
+from .exitcodes import ExitCode
 from .items import BadRecord, BulkItem, FieldNames, ItemResult, Reject, RejectCode
-from .job import embed_corpus
+from .job import CorpusJob, embed_corpus
+from .lock import OutputLocked
+from .options import CorpusOptions, EngineOptions
 from .progress import BulkSummary, TqdmProgress, format_summary
 from .readers import InputFileError, InputSource, open_input
+from .stats import BulkStats
 
 __all__ = [
     "BadRecord",
@@ -32,10 +39,16 @@ __all__ = [
     "BulkStats",
     "BulkSummary",
     "CheckpointError",
+    "CorpusJob",
+    "CorpusOptions",
+    "EngineOptions",
+    "ExitCode",
     "FieldNames",
+    "InputChanged",
     "InputFileError",
     "InputSource",
     "ItemResult",
+    "OutputLocked",
     "Reject",
     "RejectCode",
     "TqdmProgress",

@@ -1,24 +1,29 @@
 """Durable progress of a file run: the ``<output>.parts/`` directory.
 
 * ``manifest.json``: the run's settings; a resume with different settings is refused.
-* ``batch-<start>.arrow``: one finished batch (rows, rejects, billed tokens), written the
-  moment its calls return, so a kill loses only the calls in flight.
+* ``batch-<start>.arrow``: one finished batch (rows, rejects, billed tokens and the
+  content fingerprints of its records), written the moment its calls return, so a kill
+  loses only the calls in flight.
 * ``window-<n>.arrow``: window ``n`` (``window_items`` consecutive input items, one
   output row group), committed in input order from its batches; its batch files are
   then removed.
+* ``*.partial``: the output and rejects files being built (scratch: rebuilt from the
+  windows by a resume).
 
-Every file is written to a temporary name, flushed, fsync'd and renamed into place (and
-the directory fsync'd), so each one is either complete or absent after a crash. The
-output and rejects files are rebuilt from the windows, so they need no fsync of their
-own until the end.
+Every file is written to a temporary name unique to the writer, flushed, fsync'd and
+renamed into place (and the directory fsync'd), so each one is either complete or absent
+after a crash. The output and rejects files are rebuilt from the windows, so they need
+no fsync of their own until the end. One process at a time works in the directory (the
+output's lock, :mod:`.lock`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
-from collections.abc import Iterator
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +38,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Checkpoint", "CheckpointError", "Part", "fsync_dir", "parts_dir"]
 
-_FORMAT = 1
+#: 2: parts carry the fingerprints of their records.
+_FORMAT = 2
 _META_KEY = b"mm_embed.part"
 
 
@@ -93,11 +99,22 @@ class Checkpoint:
         except (OSError, orjson.JSONDecodeError) as exc:
             raise CheckpointError(f"{self.dir}: unreadable checkpoint manifest ({exc})") from None
         if not isinstance(raw, dict) or raw.get("format") != _FORMAT:
-            raise CheckpointError(f"{self.dir}: checkpoint from an incompatible version")
+            raise CheckpointError(
+                f"{self.dir}: checkpoint from an incompatible version of mm-embed; start "
+                "again with --overwrite (overwrite=True)"
+            )
         self.settings = dict(raw.get("settings") or {})
-        for leftover in self.dir.glob("*.tmp"):
-            leftover.unlink(missing_ok=True)
         return self.settings
+
+    def remove_scratch(self) -> None:
+        """Remove what an earlier process left half-written (it no longer holds the lock)."""
+        for pattern in ("*.tmp", "*.partial"):
+            for leftover in self.dir.glob(pattern):
+                leftover.unlink(missing_ok=True)
+
+    def scratch_path(self, kind: str) -> Path:
+        """A new name for a file being built (``output``, ``rejects``)."""
+        return self.dir / f"{kind}.{os.getpid()}-{secrets.token_hex(4)}.partial"
 
     def differences(self, settings: dict[str, Any]) -> list[str]:
         """Settings that differ from the checkpoint's (input details excluded)."""
@@ -107,6 +124,10 @@ class Checkpoint:
             for k in keys
             if k != "input" and self.settings.get(k) != settings.get(k)
         ]
+
+    def holds_work(self) -> bool:
+        """Whether any window or finished batch is on disk."""
+        return any(self.dir.glob("window-*.arrow")) or any(self.dir.glob("batch-*.arrow"))
 
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -180,17 +201,17 @@ class Checkpoint:
         return Part(table.replace_schema_metadata(None), rejects, meta)
 
     def _write_atomic(self, path: Path, data: bytes) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            if self.durable:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+        try:
+            with open(fd, "wb") as handle:
+                handle.write(data)
+                if self.durable:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
         if self.durable:
             fsync_dir(path.parent)
-
-
-def iter_windows(checkpoint: Checkpoint) -> Iterator[tuple[int, Part]]:
-    for n in checkpoint.windows():
-        yield n, checkpoint.read_window(n)

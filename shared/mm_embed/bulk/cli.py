@@ -2,8 +2,9 @@
 
 Hook it into a larger CLI with :func:`add_embed_parser` + :func:`run_embed`, or call
 :func:`embed_main` with an argv list (``python -m mm_embed.bulk`` does). Credentials come
-from the environment only (``FGCLIP_API_KEY``; ``VOLC_ACCESSKEY`` + ``VOLC_SECRETKEY`` or
-``VIKING_TOKEN``), never from the command line, where other users could read them.
+from the environment only (the variables of :class:`mm_embed.config.EnvVar`), never from
+the command line, where other users could read them. The exit status is an
+:class:`~mm_embed.bulk.exitcodes.ExitCode`.
 """
 
 from __future__ import annotations
@@ -13,31 +14,36 @@ import contextlib
 import os
 import signal
 import sys
+import tempfile
+import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
+from ..config import DEFAULTS, EnvVar
 from ..errors import MMEmbedError
+from ._core import VIKING_IMAGES_PER_SECOND
+from .exitcodes import ExitCode
 from .items import FieldNames
-from .job import DEFAULT_WINDOW_BATCHES, embed_corpus
-from .progress import TqdmProgress, format_summary
+from .job import CorpusJob
+from .options import DEFAULT_WINDOW_BATCHES, CorpusOptions
+from .progress import BulkSummary, TqdmProgress, format_summary
+from .providers import quota_per_minute
 from .readers import FORMATS
 from .writers import OUTPUT_FORMATS
 
 __all__ = ["add_embed_arguments", "add_embed_parser", "build_parser", "embed_main", "run_embed"]
 
+_PROG = "mm-embed embed"
 _DESCRIPTION = (
     "Embed a corpus (JSONL, CSV/TSV, Parquet, or a directory of images) into Parquet or "
     "JSONL, in input order, with durable progress: after a crash, kill or Ctrl-C, "
     "--resume continues without re-sending finished items. Items that fail for good go "
     "to a rejects file; the exit status is then 1."
-)
-_EPILOG = (
-    "exit status: 0 done; 1 done, some items rejected; 2 bad arguments or input; "
-    "3 stopped by the provider (resumable); 130 interrupted (resumable)"
 )
 
 
@@ -57,7 +63,13 @@ def _non_negative(value: str) -> int:
 
 def add_embed_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the ``embed`` options to ``parser``."""
-    what = parser.add_argument_group("what to embed with")
+    _what_arguments(parser.add_argument_group("what to embed with"))
+    _file_arguments(parser.add_argument_group("files"))
+    _run_arguments(parser.add_argument_group("how to run"))
+    return parser
+
+
+def _what_arguments(what: argparse._ArgumentGroup) -> None:
     what.add_argument("--provider", required=True, choices=("fgclip", "viking"))
     what.add_argument("--model", help="Viking model (required for viking); fgclip: fg-clip")
     what.add_argument("--model-version", help="Viking model version (default: the model's)")
@@ -67,7 +79,8 @@ def add_embed_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     )
     what.add_argument("--no-dense", action="store_true", help="no dense vectors (with --sparse)")
 
-    files = parser.add_argument_group("files")
+
+def _file_arguments(files: argparse._ArgumentGroup) -> None:
     files.add_argument("--input", required=True, type=Path, help="corpus file or image directory")
     files.add_argument("--input-format", choices=FORMATS, help="default: from the suffix")
     files.add_argument(
@@ -79,24 +92,30 @@ def add_embed_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     files.add_argument(
         "--overwrite", action="store_true", help="replace an existing output or checkpoint"
     )
-    files.add_argument("--id-field", default="id")
-    files.add_argument("--text-field", default="text")
-    files.add_argument("--image-field", default="image")
-    files.add_argument("--boxes-field", default="boxes")
+    for name in ("id", "text", "image", "boxes"):
+        files.add_argument(f"--{name}-field", default=name)
     files.add_argument(
         "--image-root",
         type=Path,
         help="base of relative image paths (default: the input's directory)",
     )
 
-    run = parser.add_argument_group("how to run")
+
+def _run_arguments(run: argparse._ArgumentGroup) -> None:
     run.add_argument(
         "--max-concurrency", type=_positive, default=4, help="calls in flight (default 4)"
     )
     run.add_argument(
         "--tokens-per-minute",
         type=_non_negative,
-        help="token budget (viking default: the provider's 120000; 0 turns it off; fgclip: none)",
+        help="token quota per minute (viking default: the model's, 120000 or 5000 for the "
+        "doubao models; 0 turns pacing off; fgclip: none)",
+    )
+    run.add_argument(
+        "--budget",
+        metavar="URL",
+        help="the account's shared quota: memory://, file:///abs/path or redis://host:port/db "
+        f"(default: {EnvVar.MM_EMBED_BUDGET}, else this process)",
     )
     run.add_argument(
         "--images-per-second",
@@ -113,12 +132,24 @@ def add_embed_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         help=f"batches per committed window / Parquet row group (default {DEFAULT_WINDOW_BATCHES})",
     )
     run.add_argument(
-        "--timeout", type=float, default=60.0, help="seconds per HTTP request (default 60)"
+        "--max-image-pixels",
+        type=_positive,
+        default=DEFAULTS.max_image_pixels,
+        help="reject larger images unread (default %(default)s)",
     )
     run.add_argument(
-        "--max-retries", type=_non_negative, default=3, help="retries per HTTP request"
+        "--timeout", type=float, default=DEFAULTS.timeout, help="seconds per HTTP request"
     )
-    run.add_argument("--base-url", help="API base URL (default: FGCLIP_BASE_URL / VIKING_BASE_URL)")
+    run.add_argument(
+        "--max-retries",
+        type=_non_negative,
+        default=DEFAULTS.max_retries,
+        help="retries per HTTP request",
+    )
+    run.add_argument(
+        "--base-url",
+        help=f"API base URL (default: {EnvVar.FGCLIP_BASE_URL} / {EnvVar.VIKING_BASE_URL})",
+    )
     run.add_argument(
         "--no-duplicate-check", action="store_true", help="skip the duplicate-id check"
     )
@@ -126,12 +157,11 @@ def add_embed_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     run.add_argument("--strict", action="store_true", help="stop at the first rejected item")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--summary-json", type=Path, help="also write the summary as JSON here")
-    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="mm-embed embed", description=_DESCRIPTION, epilog=_EPILOG
+        prog=_PROG, description=_DESCRIPTION, epilog=ExitCode.help_text()
     )
     return add_embed_arguments(parser)
 
@@ -139,7 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
 def add_embed_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``embed`` on an ``add_subparsers()`` object; dispatch to :func:`run_embed`."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "embed", help="embed a corpus file, resumable", description=_DESCRIPTION, epilog=_EPILOG
+        "embed",
+        help="embed a corpus file, resumable",
+        description=_DESCRIPTION,
+        epilog=ExitCode.help_text(),
     )
     add_embed_arguments(parser)
     parser.set_defaults(func=run_embed)
@@ -147,30 +180,55 @@ def add_embed_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _client(args: argparse.Namespace) -> Any:
-    # The bulk engine runs --max-concurrency calls itself; each client call stays serial.
+    """The client of the run: every client setting the command passes is here.
+
+    The bulk engine runs --max-concurrency calls itself; each client call stays serial.
+    (When the clients take a pixel cap of their own, ``args.max_image_pixels`` goes here.)
+    """
+    common: dict[str, Any] = {
+        "base_url": args.base_url,
+        "timeout": args.timeout,
+        "max_retries": args.max_retries,
+        "max_concurrency": 1,
+        "max_batch_size": args.batch_size,
+        "max_image_pixels": args.max_image_pixels,
+        "budget": args.budget,
+    }
     if args.provider == "fgclip":
-        from ..providers.fgclip import FGClipClient
+        from .. import FGClipClient
 
-        return FGClipClient(
-            base_url=args.base_url,
-            timeout=args.timeout,
-            max_retries=args.max_retries,
-            max_concurrency=1,
-            max_batch_size=args.batch_size,
-        )
-    from ..providers.viking import VikingClient
-    from ..providers.viking.catalogue import DEFAULT_IMAGES_PER_SECOND, DEFAULT_TOKENS_PER_MINUTE
+        return FGClipClient(**common)
+    from .. import VikingClient
 
-    budget = DEFAULT_TOKENS_PER_MINUTE if args.tokens_per_minute is None else args.tokens_per_minute
-    images = DEFAULT_IMAGES_PER_SECOND if args.images_per_second is None else args.images_per_second
-    return VikingClient(
-        base_url=args.base_url,
-        timeout=args.timeout,
-        max_retries=args.max_retries,
-        max_concurrency=1,
-        tokens_per_minute=budget or None,
-        images_per_second=images or None,
-        max_batch_size=args.batch_size,
+    tokens: int | Literal["auto"] | None = (
+        "auto" if args.tokens_per_minute is None else args.tokens_per_minute or None
+    )
+    images = VIKING_IMAGES_PER_SECOND if args.images_per_second is None else args.images_per_second
+    return VikingClient(**common, tokens_per_minute=tokens, images_per_second=images or None)
+
+
+def _options(args: argparse.Namespace, budget: int | None) -> CorpusOptions:
+    return CorpusOptions(
+        model=args.model,
+        model_version=args.model_version,
+        dimension=args.dimension,
+        sparse=args.sparse,
+        dense=not args.no_dense,
+        input_format=args.input_format,
+        output_format=args.output_format,
+        rejects=args.rejects,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        fields=FieldNames(args.id_field, args.text_field, args.image_field, args.boxes_field),
+        image_root=args.image_root,
+        batch_size=args.batch_size,
+        window_batches=args.window_batches,
+        max_concurrency=args.max_concurrency,
+        tokens_per_minute=args.tokens_per_minute if args.provider == "fgclip" else None,
+        check_duplicates=not args.no_duplicate_check,
+        max_rejects=0 if args.strict else args.max_rejects,
+        max_image_pixels=args.max_image_pixels,
+        progress=None if args.no_progress else TqdmProgress(budget, file=sys.stderr),
     )
 
 
@@ -192,7 +250,7 @@ class _Interrupts:
     def handle(self, signum: int, frame: FrameType | None) -> None:
         self.count += 1
         if self.count > 1:
-            os._exit(130)
+            os._exit(ExitCode.INTERRUPTED)
         sys.stderr.write("\nstopping: waiting for the calls in flight (Ctrl-C again to quit now)\n")
         raise KeyboardInterrupt
 
@@ -202,57 +260,70 @@ class _Interrupts:
 
 
 def run_embed(args: argparse.Namespace) -> int:
-    """Run a parsed ``embed`` command; returns the exit status."""
-    err = sys.stderr
+    """Run a parsed ``embed`` command; returns the exit status (an :class:`ExitCode`).
+
+    An error that is not the run's (a bug) exits with ``CRASHED``: one line on stderr,
+    the traceback in a file."""
+    try:
+        return _run(args)
+    except Exception as error:  # the last line of defence
+        return _crashed(error)
+
+
+def _run(args: argparse.Namespace) -> ExitCode:
     if args.provider == "viking" and not args.model:
-        err.write("mm-embed embed: error: --model is required with --provider viking\n")
-        return 2
+        return _refused("--model is required with --provider viking")
+    # Every image over --max-image-pixels is rejected unread, so Pillow's warning about
+    # images past its own (higher) limit says nothing the rejects file does not.
+    from PIL import Image
+
+    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
     try:
         client = _client(args)
-    except MMEmbedError as exc:
-        err.write(f"mm-embed embed: error: {exc}\n")
-        return 2
-    budget = getattr(client, "tokens_per_minute", None) or args.tokens_per_minute or None
-    progress = None if args.no_progress else TqdmProgress(budget, file=err)
-    fields = FieldNames(args.id_field, args.text_field, args.image_field, args.boxes_field)
+        options = _options(args, quota_per_minute(client, args.model) or args.tokens_per_minute)
+    except MMEmbedError as error:
+        return _refused(str(error))
+    # An engine other than this process's thread pool would be chosen here.
     with client, _Interrupts():
         try:
-            summary = embed_corpus(
-                args.input,
-                args.output,
-                client=client,
-                model=args.model,
-                model_version=args.model_version,
-                dimension=args.dimension,
-                sparse=args.sparse,
-                dense=not args.no_dense,
-                input_format=args.input_format,
-                output_format=args.output_format,
-                rejects=args.rejects,
-                resume=args.resume,
-                overwrite=args.overwrite,
-                fields=fields,
-                image_root=args.image_root,
-                batch_size=args.batch_size,
-                window_batches=args.window_batches,
-                max_concurrency=args.max_concurrency,
-                tokens_per_minute=args.tokens_per_minute if args.provider == "fgclip" else None,
-                check_duplicates=not args.no_duplicate_check,
-                max_rejects=0 if args.strict else args.max_rejects,
-                progress=progress,
-            )
-        except (MMEmbedError, ValueError, OSError) as exc:
-            err.write(f"mm-embed embed: error: {exc}\n")
-            return 2
+            summary = CorpusJob(args.input, args.output, client=client, options=options).run()
+        except (MMEmbedError, OSError) as error:
+            return _refused(str(error))
         except KeyboardInterrupt:
-            err.write("mm-embed embed: interrupted before the run started\n")
-            return 130
-    err.write(format_summary(summary) + "\n")
-    if "warning" in summary.extra:
-        err.write(f"warning: {summary.extra['warning']}\n")
-    if args.summary_json:
-        args.summary_json.write_bytes(orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2))
+            sys.stderr.write(f"{_PROG}: interrupted before the run started\n")
+            return ExitCode.INTERRUPTED
+    _report(summary, args.summary_json)
     return summary.exit_code
+
+
+def _report(summary: BulkSummary, summary_json: Path | None) -> None:
+    sys.stderr.write(format_summary(summary) + "\n")
+    if summary_json is not None:
+        summary_json.write_bytes(orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2))
+
+
+def _refused(message: str) -> ExitCode:
+    sys.stderr.write(f"{_PROG}: error: {message}\n")
+    return ExitCode.REFUSED
+
+
+def _crashed(error: BaseException) -> ExitCode:
+    """One line on stderr; the traceback goes to a file (or stderr if none can be made)."""
+    text = "".join(traceback.format_exception(error))
+    try:
+        fd, path = tempfile.mkstemp(prefix="mm-embed-crash-", suffix=".txt")
+        with open(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        where = f"the traceback is in {path}"
+    except OSError:
+        sys.stderr.write(text)
+        where = "the traceback is above"
+    said = " ".join(str(error).split())  # one line, whatever the message holds
+    sys.stderr.write(
+        f"{_PROG}: internal error: {type(error).__name__}: {said} ({where}; finished work "
+        "is kept, --resume continues; please report this)\n"
+    )
+    return ExitCode.CRASHED
 
 
 def embed_main(argv: Sequence[str] | None = None) -> int:

@@ -20,8 +20,8 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from ..inputs import ImageSource
-from ..results import SparseVector
+from .. import SparseVector
+from ._core import ImageSource
 
 __all__ = [
     "BadRecord",
@@ -31,6 +31,8 @@ __all__ = [
     "Reject",
     "RejectCode",
     "coerce_record",
+    "format_location",
+    "is_local_path",
 ]
 
 
@@ -47,6 +49,8 @@ class RejectCode:
     INVALID_INPUT = "invalid_input"
     #: The chosen provider cannot embed this kind of item (e.g. boxes with Viking).
     UNSUPPORTED = "unsupported"
+    #: The image has more pixels than ``max_image_pixels`` (it is not decoded).
+    IMAGE_TOO_LARGE = "image_too_large"
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,10 @@ class BadRecord:
     @property
     def location(self) -> str:
         return format_location(self.source, self.line)
+
+    def reject(self, index: int) -> Reject:
+        """This record, at input position ``index``, as a reject."""
+        return Reject(index, self.id, self.location, self.field, self.code, self.message)
 
 
 def format_location(source: str | None, line: int | None) -> str:
@@ -227,6 +235,19 @@ def coerce_record(
             line=line,
         )
 
+    made = _from_mapping(record, fields, source, line)
+    if isinstance(made, BadRecord):
+        return made
+    return _check_item(
+        made, image_root=image_root, check_paths=check_paths, image_field=fields.image
+    )
+
+
+def _from_mapping(
+    record: Mapping[Any, Any], fields: FieldNames, source: str | None, line: int | None
+) -> BulkItem | BadRecord:
+    """The item a mapping describes (its image path not checked yet), or what is wrong."""
+
     def bad(message: str, field_name: str | None, item_id: str | None = None) -> BadRecord:
         return BadRecord(message, field_name, item_id, source=source, line=line)
 
@@ -265,10 +286,7 @@ def coerce_record(
         boxes = parsed
         if boxes and image is None:
             return bad(f"{fields.boxes!r} needs an {fields.image!r}", fields.boxes, item_id)
-    item = BulkItem(item_id, text, image, boxes or None, source, line)
-    return _check_item(
-        item, image_root=image_root, check_paths=check_paths, image_field=fields.image
-    )
+    return BulkItem(item_id, text, image, boxes or None, source, line)
 
 
 def _parse_boxes(raw: object) -> list[list[float]] | str:
@@ -298,7 +316,7 @@ def _parse_boxes(raw: object) -> list[list[float]] | str:
     return boxes
 
 
-def _is_local_path(image: object) -> bool:
+def is_local_path(image: object) -> bool:
     if not isinstance(image, str):
         return isinstance(image, os.PathLike)
     head = image[:16].lower()
@@ -320,7 +338,7 @@ def _check_item(
             "id must be a non-empty string", "id", None, source=item.source, line=item.line
         )
     image = item.image
-    if image is None or not _is_local_path(image):
+    if image is None or not is_local_path(image):
         return item
     path = Path(image)  # type: ignore[arg-type]
     if image_root is not None and not path.is_absolute():

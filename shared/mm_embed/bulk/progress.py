@@ -9,6 +9,8 @@ from typing import IO, Any, Protocol
 
 from tqdm.auto import tqdm
 
+from .exitcodes import ExitCode
+
 __all__ = ["BulkSummary", "NoProgress", "Progress", "TqdmProgress", "format_summary"]
 
 
@@ -51,14 +53,14 @@ class BulkSummary:
         return self.tokens * 60.0 / self.wall_time if self.wall_time > 0 else 0.0
 
     @property
-    def exit_code(self) -> int:
-        """0 complete, 1 complete with rejects, 2 stopped by bad input, 3 stopped by the
-        provider (resumable), 130 interrupted (resumable)."""
+    def exit_code(self) -> ExitCode:
+        """The command's exit status for this outcome (``COMPLETE``, ``REJECTS``,
+        ``ABORTED`` or ``INTERRUPTED``)."""
         if self.status == "interrupted":
-            return 130
+            return ExitCode.INTERRUPTED
         if self.status == "aborted":
-            return int(self.extra.get("exit_code", 3))
-        return 1 if self.rejected else 0
+            return ExitCode.ABORTED
+        return ExitCode.REJECTS if self.rejected else ExitCode.COMPLETE
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "extra"}

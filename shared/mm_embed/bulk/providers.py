@@ -5,22 +5,35 @@ per-item token shares)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from ..errors import ConfigurationError, MMEmbedError
-from ..inputs import ImageItem, Item, TextImageItem
-from ..providers.fgclip import AsyncFGClipClient, FGClipClient
-from ..providers.fgclip import catalogue as fgclip_catalogue
-from ..providers.viking import AsyncVikingClient, VikingClient
-from ..providers.viking import catalogue as viking_catalogue
-from ..providers.viking import protocol as viking_proto
-from ..ratelimit import RateLimiter
-from ..results import EmbeddingResult
-from ..transport import TransportStats
-from .items import BulkItem
+from PIL import Image
 
-__all__ = ["Provider", "Unsupported", "make_provider"]
+from .. import (
+    VIKING_MODELS,
+    AsyncFGClipClient,
+    AsyncVikingClient,
+    EmbeddingResult,
+    FGClipClient,
+    ImageItem,
+    TextImageItem,
+    VikingClient,
+)
+from ..errors import ConfigurationError, InputError, MMEmbedError
+from ._core import (
+    FGCLIP_MODEL,
+    IMAGE_TOKEN_ESTIMATE,
+    Quota,
+    TransportStats,
+    VikingItem,
+    estimate_tokens,
+    resolve_viking_request,
+)
+from .items import BulkItem
+from .options import EngineOptions
+
+__all__ = ["Provider", "Unsupported", "call_client", "make_provider"]
 
 #: FG-CLIP's documented dimension, used only for an output with no rows at all.
 _FGCLIP_DIMENSION = 768
@@ -62,42 +75,48 @@ class Provider(Protocol):
 
 
 def _weight(item: BulkItem) -> int:
-    tokens = viking_proto.estimate_tokens(item.text) if item.text else 0
-    return tokens + (viking_proto.IMAGE_TOKEN_ESTIMATE if item.image is not None else 0)
+    tokens = estimate_tokens(item.text) if item.text else 0
+    return tokens + (IMAGE_TOKEN_ESTIMATE if item.image is not None else 0)
+
+
+def call_client(call: Callable[[], EmbeddingResult]) -> EmbeddingResult:
+    """Run one client call. An image Pillow refuses as a decompression bomb while the
+    client decodes it (a source the engine could not look at first) becomes the
+    ``InputError`` the engine isolates and rejects, never a crash of the run."""
+    try:
+        return call()
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"image too large to decode safely: {exc}", field="images") from exc
 
 
 class _Viking:
     name = "viking"
     boxes = False
 
-    def __init__(
-        self,
-        client: VikingClient,
-        *,
-        model: str | None,
-        model_version: str | None,
-        dimension: int | None,
-        dense: bool,
-        sparse: bool,
-    ) -> None:
-        if not model:
+    def __init__(self, client: VikingClient, options: EngineOptions) -> None:
+        if not options.model:
             raise ConfigurationError(
                 "Viking needs a model (e.g. doubao-embedding, bge-m3); known: "
-                + ", ".join(sorted(viking_catalogue.MODELS))
+                + ", ".join(sorted(VIKING_MODELS))
+            )
+        if options.tokens_per_minute is not None:
+            raise ConfigurationError(
+                "the Viking budget is the client's: VikingClient(tokens_per_minute=...)"
             )
         # Validates model, version, dimension and sparse support once, before reading.
-        request = viking_proto.resolve_request(
-            model=model,
-            model_version=model_version,
-            dimension=dimension,
-            return_dense=dense,
-            return_sparse=sparse,
+        request = resolve_viking_request(
+            model=options.model,
+            model_version=options.model_version,
+            dimension=options.dimension,
+            return_dense=options.dense,
+            return_sparse=options.sparse,
         )
         self.client = client
-        self.model, self.model_version = model, model_version
-        self.dense, self.sparse = dense, request.return_sparse
-        self.requested_dimension = dimension
-        self.dimension = (dimension or request.version.dimension) if dense else None
+        self.model, self.model_version = options.model, options.model_version
+        self.dense, self.sparse = options.dense, request.return_sparse
+        self.requested_dimension = options.dimension
+        dimension = options.dimension or request.version.dimension
+        self.dimension = dimension if self.dense else None
         self.fallback_dimension = self.dimension or 0
         self.max_batch = client.max_items
         self.max_concurrency = client.max_concurrency
@@ -111,7 +130,7 @@ class _Viking:
         return "viking"
 
     def embed(self, kind: str, items: Sequence[BulkItem]) -> EmbeddingResult:
-        inputs: list[Item] = []
+        inputs: list[VikingItem] = []
         for item in items:
             if item.image is None:
                 inputs.append(item.text or "")
@@ -119,14 +138,16 @@ class _Viking:
                 inputs.append(ImageItem(item.image))
             else:
                 inputs.append(TextImageItem(item.text, item.image))
-        return self.client.embed(
-            inputs,
-            model=self.model,
-            model_version=self.model_version,
-            dimension=self.requested_dimension,
-            return_dense=self.dense,
-            return_sparse=self.sparse,
-            return_token_usage=True,
+        return call_client(
+            lambda: self.client.embed(
+                inputs,
+                model=self.model,
+                model_version=self.model_version,
+                dimension=self.requested_dimension,
+                return_dense=self.dense,
+                return_sparse=self.sparse,
+                return_token_usage=True,
+            )
         )
 
     weight = staticmethod(_weight)
@@ -138,40 +159,32 @@ class _FGClip:
     sparse = False
     dense = True
 
-    def __init__(
-        self,
-        client: FGClipClient,
-        *,
-        model: str | None,
-        model_version: str | None,
-        dimension: int | None,
-        dense: bool,
-        sparse: bool,
-        tokens_per_minute: int | None,
-    ) -> None:
-        if model not in (None, fgclip_catalogue.DEFAULT_MODEL):
+    def __init__(self, client: FGClipClient, options: EngineOptions) -> None:
+        if options.model not in (None, FGCLIP_MODEL):
             raise ConfigurationError(
-                f"FG-CLIP has one model, {fgclip_catalogue.DEFAULT_MODEL!r}; got model {model!r}"
+                f"FG-CLIP has one model, {FGCLIP_MODEL!r}; got model {options.model!r}"
             )
-        for name, value in (("model_version", model_version), ("dimension", dimension)):
-            if value is not None:
+        for name in ("model_version", "dimension"):
+            if getattr(options, name) is not None:
                 raise ConfigurationError(f"FG-CLIP takes no {name} (the model fixes it)")
-        if sparse:
+        if options.sparse:
             raise ConfigurationError(
                 "FG-CLIP has no sparse vectors; sparse needs Viking (bge-m3, *-and-m3)"
             )
-        if not dense:
+        if not options.dense:
             raise ConfigurationError("FG-CLIP returns dense vectors only; dense cannot be off")
         self.client = client
-        self.model = fgclip_catalogue.DEFAULT_MODEL
+        self.model = FGCLIP_MODEL
         # Read from the first reply (the provider may change it), then checked on each.
         self.dimension: int | None = None
         self.fallback_dimension = _FGCLIP_DIMENSION
         self.max_batch = client.max_items
         self.max_concurrency = client.max_concurrency
         self.stats = client.transport.stats
-        # The FG-CLIP client has no token budget of its own; a bulk run may set one.
-        self.limiter = RateLimiter.per_minute(tokens_per_minute) if tokens_per_minute else None
+        # The FG-CLIP client paces no tokens of its own; a bulk run may, in the client's
+        # (account-wide) budget.
+        per_minute = options.tokens_per_minute
+        self.quota = Quota.per_minute(f"tokens:{self.model}", per_minute) if per_minute else None
         self._lock = threading.Lock()
 
     def kind(self, item: BulkItem) -> str:
@@ -184,15 +197,11 @@ class _FGClip:
 
     def embed(self, kind: str, items: Sequence[BulkItem]) -> EmbeddingResult:
         estimate = sum(_weight(i) for i in items)
-        if self.limiter is not None:
-            self.limiter.acquire(estimate)
+        budget, account = self.client.budget, self.client.account
+        ticket = budget.acquire(account, self.quota, estimate) if self.quota else None
         used = 0
         try:
-            if kind == "text":
-                result = self.client.embed_texts([i.text or "" for i in items])
-            else:
-                boxes = [i.boxes for i in items] if any(i.boxes for i in items) else None
-                result = self.client.embed_images([i.image for i in items], boxes=boxes)  # type: ignore[misc]
+            result = call_client(lambda: self._embed(kind, items))
             used = result.usage.total_tokens
             return result
         except MMEmbedError as error:
@@ -200,48 +209,34 @@ class _FGClip:
                 used = error.partial_result.usage.total_tokens
             raise
         finally:
-            if self.limiter is not None:
-                self.limiter.adjust(used - estimate)
+            if ticket is not None:
+                budget.settle(ticket, used)
+
+    def _embed(self, kind: str, items: Sequence[BulkItem]) -> EmbeddingResult:
+        if kind == "text":
+            return self.client.embed_texts([i.text or "" for i in items])
+        boxes = [i.boxes for i in items] if any(i.boxes for i in items) else None
+        return self.client.embed_images([i.image for i in items], boxes=boxes)  # type: ignore[misc]
 
     weight = staticmethod(_weight)
 
 
-def make_provider(
-    client: object,
-    *,
-    model: str | None = None,
-    model_version: str | None = None,
-    dimension: int | None = None,
-    dense: bool = True,
-    sparse: bool = False,
-    tokens_per_minute: int | None = None,
-) -> Provider:
-    """The provider adapter for a blocking client."""
+def quota_per_minute(client: object, model: str | None) -> int | None:
+    """The tokens per minute a Viking client paces ``model`` at (for the summary)."""
+    if isinstance(client, VikingClient) and model:
+        quota = client.tokens_quota(model)
+        return round(quota.capacity) if quota is not None else None
+    return None
+
+
+def make_provider(client: object, options: EngineOptions) -> Provider:
+    """The provider adapter for a blocking client; checks ``options`` against it."""
     if isinstance(client, (AsyncVikingClient, AsyncFGClipClient)):
         raise TypeError(
             "bulk embedding runs calls on threads: pass the blocking VikingClient or FGClipClient"
         )
     if isinstance(client, VikingClient):
-        if tokens_per_minute is not None:
-            raise ConfigurationError(
-                "the Viking budget is the client's: VikingClient(tokens_per_minute=...)"
-            )
-        return _Viking(
-            client,
-            model=model,
-            model_version=model_version,
-            dimension=dimension,
-            dense=dense,
-            sparse=sparse,
-        )
+        return _Viking(client, options)
     if isinstance(client, FGClipClient):
-        return _FGClip(
-            client,
-            model=model,
-            model_version=model_version,
-            dimension=dimension,
-            dense=dense,
-            sparse=sparse,
-            tokens_per_minute=tokens_per_minute,
-        )
+        return _FGClip(client, options)
     raise TypeError(f"expected a VikingClient or FGClipClient, got {type(client).__name__}")

@@ -81,8 +81,9 @@ class InputSource:
     """An opened input: iterate it (any number of times) for records in file order.
 
     ``estimated_total`` is the record count when it is cheap to know (Parquet metadata,
-    a line count, a file count) and is used for progress only. ``fingerprint`` describes
-    the file so a resumed run can say when it changed.
+    a line count, a file count) and is used for progress only. ``description`` names the
+    input (path, format) in a checkpoint's manifest; what a resume checks is the content
+    of every record (:mod:`mm_embed.bulk.fingerprint`).
     """
 
     path: Path
@@ -90,7 +91,7 @@ class InputSource:
     fields: FieldNames
     image_root: Path | None
     estimated_total: int | None = None
-    fingerprint: dict[str, Any] = field(default_factory=dict)
+    description: dict[str, Any] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[BulkItem | BadRecord]:
         readers = {
@@ -289,8 +290,7 @@ def open_input(
         Path(image_root) if image_root is not None else (where if where.is_dir() else where.parent)
     )
     source = InputSource(where, fmt, fields or FieldNames(), root)
-    stat = where.stat()
-    source.fingerprint = {"path": str(where.resolve()), "format": fmt}
+    source.description = {"path": str(where.resolve()), "format": fmt}
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
@@ -299,12 +299,8 @@ def open_input(
         except Exception as exc:  # pyarrow raises several types for a damaged file
             raise InputFileError(f"not a readable Parquet file ({exc})", path=str(where)) from None
     if fmt == "images":
-        files = sum(1 for _ in _image_files(where)) if count else None
-        source.estimated_total = files
-        source.fingerprint["files"] = files
-    else:
-        source.fingerprint.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
-        if fmt != "parquet" and count:
-            lines = _count_lines(where)
-            source.estimated_total = max(0, lines - (fmt != "jsonl"))
+        source.estimated_total = sum(1 for _ in _image_files(where)) if count else None
+    elif fmt != "parquet" and count:
+        lines = _count_lines(where)
+        source.estimated_total = max(0, lines - (fmt != "jsonl"))
     return source

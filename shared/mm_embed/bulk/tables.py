@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .engine import BatchResult
+from .batches import BatchResult
 
 if TYPE_CHECKING:
     import pyarrow as pa

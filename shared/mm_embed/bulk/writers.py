@@ -17,7 +17,7 @@ from .items import Reject
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["OUTPUT_FORMATS", "OutputWriter", "RejectsWriter", "open_output", "output_format_for"]
+__all__ = ["OUTPUT_FORMATS", "OutputWriter", "RejectsWriter", "output_format_for"]
 
 OUTPUT_FORMATS = ("parquet", "jsonl")
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
@@ -79,6 +79,10 @@ class OutputWriter:
         self.close()
         _finish(self.tmp, self.final)
 
+    def discard(self) -> None:
+        self.close()
+        self.tmp.unlink(missing_ok=True)
+
 
 def _json_lines(table: pa.Table) -> list[bytes]:
     names = table.schema.names
@@ -128,6 +132,6 @@ class RejectsWriter:
             self.tmp.unlink(missing_ok=True)
             self.final.unlink(missing_ok=True)
 
-
-def open_output(tmp: Path, final: Path, schema: pa.Schema, fmt: str) -> OutputWriter:
-    return OutputWriter(tmp, final, schema, fmt)
+    def discard(self) -> None:
+        self.close()
+        self.tmp.unlink(missing_ok=True)
