@@ -1,11 +1,10 @@
 """A text query's three rankings (dense, sparse, fused) with the reason for each hit,
 and search by an image's vector.
 
-This is the one module that reaches below :class:`~mm_embed.hybrid.HybridStore`'s
-public methods (``_search_dense``, ``_search_sparse``, ``_search_fused``): the query
-is embedded once and the three lists are read from the same vectors, instead of three
-provider calls through :meth:`~mm_embed.hybrid.HybridStore.search`. The fused list is
-the one ``search(mode="hybrid")`` returns (same candidates, same RRF ``k``).
+The query is embedded once and the three lists are read from the same vectors with
+:meth:`~mm_embed.hybrid.HybridStore.search_vectors`, instead of three provider calls
+through :meth:`~mm_embed.hybrid.HybridStore.search`. The fused list is the one
+``search(mode="hybrid")`` returns (same candidates, same RRF ``k``).
 """
 
 from __future__ import annotations
@@ -87,10 +86,12 @@ def explain_text_query(store: QdrantHybrid, query: str, *, top_k: int = 10) -> T
     encoded = store.encoder.encode_queries([query])
     dense = encoded.dense[0]
     sparse = encoded.sparse[0] if encoded.sparse else None
-    hits: dict[str, list[Hit]] = {"dense": store._search_dense(dense, depth, "text")}
+    hits: dict[str, list[Hit]] = {"dense": store.search_vectors(dense, top_k=depth, mode="dense")}
     if sparse is not None and store.has_sparse:
-        hits["sparse"] = store._search_sparse(sparse, depth) if len(sparse) else []
-        hits["hybrid"] = store._search_fused(dense, sparse, depth, depth, "rrf", RRF_K, None)
+        hits["sparse"] = store.search_vectors(dense, sparse, top_k=depth, mode="sparse")
+        hits["hybrid"] = store.search_vectors(
+            dense, sparse, top_k=depth, candidates=depth, mode="hybrid", fusion="rrf", k=RRF_K
+        )
     ranks: dict[str, dict[str, int]] = {}
     scores: dict[str, dict[str, float]] = {}
     texts: dict[str, str] = {}
@@ -115,7 +116,9 @@ def search_image_vector(
     store: QdrantHybrid, vector: npt.NDArray[Any], *, top_k: int = 10
 ) -> list[Hit]:
     """The whole images nearest to ``vector`` (an FG-CLIP image embedding)."""
-    return store._search_dense(np.asarray(vector, dtype=np.float32), top_k, "image")
+    return store.search_vectors(
+        np.asarray(vector, dtype=np.float32), top_k=top_k, mode="dense", kind="image"
+    )
 
 
 # --------------------------------------------------------------------------- sparse terms

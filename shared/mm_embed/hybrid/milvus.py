@@ -21,7 +21,6 @@ Server-side fusion (``client_side=False``) uses Milvus's rankers:
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -31,7 +30,7 @@ import orjson
 from ..errors import InputError
 from ..results import SparseVector
 from .encoding import TextEncoder
-from .store import Hit, HybridStore, Kind, Record, _hit
+from .store import FusedQuery, Hit, HybridStore, Kind, Record, _hit
 
 try:
     from pymilvus import (
@@ -203,64 +202,54 @@ class MilvusHybrid(HybridStore):
 
     _server_only_fusions = ("weighted",)
 
-    def _check_server_fusion(self, fusion: str, weights: Sequence[float] | None) -> None:
-        if fusion not in ("rrf", "weighted"):
+    def _check_server_fusion(self, query: FusedQuery) -> None:
+        if query.fusion not in ("rrf", "weighted"):
             raise InputError(
-                f"Milvus has no {fusion!r} ranker: pass client_side=True, or fusion='rrf' / "
+                f"Milvus has no {query.fusion!r} ranker: pass client_side=True, or fusion='rrf' / "
                 "'weighted'",
                 field="fusion",
                 limit="rrf, weighted",
             )
-        if fusion == "rrf" and weights is not None:
+        if query.fusion == "rrf" and query.weights is not None:
             raise InputError(
                 "Milvus's RRFRanker takes no weights: use fusion='weighted' or client_side=True",
                 field="weights",
             )
 
-    def _search_fused(
-        self,
-        dense: npt.NDArray[np.float32],
-        sparse: SparseVector,
-        top_k: int,
-        candidates: int,
-        fusion: str,
-        k: float,
-        weights: Sequence[float] | None,
-    ) -> list[Hit]:
+    def _search_fused(self, fused: FusedQuery) -> list[Hit]:
         requests = [
             AnnSearchRequest(
-                data=[dense.astype(float).tolist()],
+                data=[fused.dense.astype(float).tolist()],
                 anns_field=self.dense_field,
                 param={"metric_type": "COSINE"},
-                limit=candidates,
+                limit=fused.candidates,
                 expr='kind == "text"',
             )
         ]
-        w = [1.0, 1.0] if weights is None else [float(x) for x in weights]
-        if len(sparse):
+        if len(fused.sparse):
             requests.append(
                 AnnSearchRequest(
-                    data=[sparse.to_dict()],
+                    data=[fused.sparse.to_dict()],
                     anns_field=self.sparse_field,
                     param={"metric_type": "IP"},
-                    limit=candidates,
+                    limit=fused.candidates,
                 )
             )
         ranker: Any
-        if fusion == "weighted":
-            ranker = WeightedRanker(*w[: len(requests)])
+        if fused.fusion == "weighted":
+            ranker = WeightedRanker(*fused.weights_or_ones()[: len(requests)])
         else:
-            if k != int(k):
+            if fused.k != int(fused.k):
                 raise InputError(
                     "Milvus's RRFRanker takes an integer k: pass one or client_side=True",
                     field="k",
                 )
-            ranker = RRFRanker(int(k))
+            ranker = RRFRanker(int(fused.k))
         result = self.client.hybrid_search(
             self.collection_name,
             requests,
             ranker,
-            limit=top_k,
+            limit=fused.top_k,
             output_fields=["payload"],
         )
         return self._hits(result)

@@ -30,7 +30,7 @@ import numpy.typing as npt
 from ..errors import InputError
 from ..results import SparseVector
 from .encoding import TextEncoder
-from .store import Hit, HybridStore, Kind, Record, _hit, doc_uuid
+from .store import FusedQuery, Hit, HybridStore, Kind, Record, _hit, doc_uuid
 
 try:
     from qdrant_client import QdrantClient, models
@@ -171,50 +171,47 @@ class QdrantHybrid(HybridStore):
         )
         return self._hits(response.points)
 
-    def _check_server_fusion(self, fusion: str, weights: Sequence[float] | None) -> None:
-        if fusion == "relative_score":
+    def _check_server_fusion(self, query: FusedQuery) -> None:
+        if query.fusion == "relative_score":
             raise InputError(
                 "Qdrant has no relative-score fusion: pass client_side=True",
                 field="fusion",
                 limit="rrf, dbsf",
             )
-        if fusion == "dbsf" and weights is not None:
+        if query.fusion == "dbsf" and query.weights is not None:
             raise InputError(
                 "Qdrant's DBSF takes no weights: drop weights or pass client_side=True",
                 field="weights",
             )
 
-    def _search_fused(
-        self,
-        dense: npt.NDArray[np.float32],
-        sparse: SparseVector,
-        top_k: int,
-        candidates: int,
-        fusion: str,
-        k: float,
-        weights: Sequence[float] | None,
-    ) -> list[Hit]:
+    def _search_fused(self, fused: FusedQuery) -> list[Hit]:
         prefetch = [
             models.Prefetch(
-                query=dense.astype(float).tolist(),
+                query=fused.dense.astype(float).tolist(),
                 using=self.dense_name,
                 filter=self._kind_filter("text"),
-                limit=candidates,
+                limit=fused.candidates,
             )
         ]
-        if len(sparse):
+        if len(fused.sparse):
             prefetch.append(
-                models.Prefetch(query=_sparse(sparse), using=self.sparse_name, limit=candidates)
+                models.Prefetch(
+                    query=_sparse(fused.sparse), using=self.sparse_name, limit=fused.candidates
+                )
             )
         query: Any
-        if fusion == "rrf":
+        if fused.fusion == "rrf":
             # Qdrant counts positions from 0: its k + position equals our k + rank - 1.
-            rrf_weights = None if weights is None else [float(w) for w in weights][: len(prefetch)]
-            query = models.RrfQuery(rrf=models.Rrf(k=_qdrant_k(k), weights=rrf_weights))
+            weights = None if fused.weights is None else fused.weights_or_ones()[: len(prefetch)]
+            query = models.RrfQuery(rrf=models.Rrf(k=_qdrant_k(fused.k), weights=weights))
         else:
             query = models.FusionQuery(fusion=models.Fusion.DBSF)
         response = self.client.query_points(
-            self.collection_name, prefetch=prefetch, query=query, limit=top_k, with_payload=True
+            self.collection_name,
+            prefetch=prefetch,
+            query=query,
+            limit=fused.top_k,
+            with_payload=True,
         )
         return self._hits(response.points)
 

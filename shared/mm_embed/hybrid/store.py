@@ -279,13 +279,74 @@ class HybridStore(ABC):
     ) -> list[Hit]:
         """Search the texts: ``"dense"``, ``"sparse"`` or ``"hybrid"`` (both, fused).
 
-        The query is embedded once (both kinds in one request). Hybrid search takes
-        ``candidates`` (default ``max(4 * top_k, 40)``) from each side and fuses them
-        with ``fusion`` (``k`` and ``weights`` as in :func:`fuse`; ``weights`` is
-        ``[dense, sparse]``), in the database when ``client_side`` is false and the
-        database has that fusion, else with :func:`fuse`. Each backend documents which
-        fusions it runs itself and how they differ from :func:`fuse`.
+        The query is embedded once (both kinds in one request), then searched as
+        :meth:`search_vectors` does. Hybrid search takes ``candidates`` (default
+        ``max(4 * top_k, 40)``) from each side and fuses them with ``fusion`` (``k`` and
+        ``weights`` as in :func:`fuse`; ``weights`` is ``[dense, sparse]``), in the
+        database when ``client_side`` is false and the database has that fusion, else
+        with :func:`fuse`. Each backend documents which fusions it runs itself and how
+        they differ from :func:`fuse`.
         """
+        self._check_search(top_k, mode, fusion, k, client_side)
+        if top_k == 0 or not self._exists():
+            return []
+        dense, sparse = self._query_vectors(self.encoder.encode_queries([query]))
+        return self.search_vectors(
+            dense,
+            sparse,
+            top_k=top_k,
+            mode=mode,
+            fusion=fusion,
+            k=k,
+            weights=weights,
+            client_side=client_side,
+            candidates=candidates,
+        )
+
+    def search_vectors(
+        self,
+        dense: npt.NDArray[np.float32],
+        sparse: SparseVector | None = None,
+        *,
+        top_k: int = 10,
+        mode: SearchMode = "hybrid",
+        fusion: StoreFusion = "rrf",
+        k: float = 60,
+        weights: Sequence[float] | None = None,
+        client_side: bool = False,
+        candidates: int | None = None,
+        kind: Kind = "text",
+    ) -> list[Hit]:
+        """Search with one query's vectors already embedded (so several rankings of one
+        query cost one provider request). ``kind`` picks the records a dense search
+        ranks: ``"text"``, ``"image"`` or ``"box"`` (FG-CLIP stores); sparse and hybrid
+        search rank texts. Other arguments as in :meth:`search`."""
+        self._check_search(top_k, mode, fusion, k, client_side)
+        if top_k == 0 or not self._exists():
+            return []
+        if mode == "dense":
+            return self._search_dense(np.asarray(dense, dtype=np.float32), top_k, kind)
+        if sparse is None:
+            raise InputError(f"mode {mode!r} needs the query's sparse vector", field="sparse")
+        if mode == "sparse":
+            return self._search_sparse(sparse, top_k) if len(sparse) else []
+        limit = candidates if candidates is not None else max(4 * top_k, 40)
+        _check_top_k(limit, "candidates")
+        if weights is not None and len(weights) != 2:
+            raise InputError(
+                "weights must be [dense_weight, sparse_weight]", field="weights", limit="2 entries"
+            )
+        if not client_side:
+            fused = FusedQuery(dense, sparse, top_k, limit, fusion, k, weights)
+            self._check_server_fusion(fused)
+            return self._search_fused(fused)
+        hits_d = self._search_dense(dense, limit, "text")
+        hits_s = self._search_sparse(sparse, limit)
+        return _fuse_hits([hits_d, hits_s], fusion, k, weights, top_k)  # type: ignore[arg-type]
+
+    def _check_search(
+        self, top_k: int, mode: str, fusion: str, k: float, client_side: bool
+    ) -> None:
         _check_top_k(top_k)
         if mode not in ("hybrid", "dense", "sparse"):
             raise InputError(
@@ -308,27 +369,6 @@ class HybridStore(ABC):
             )
         if isinstance(k, bool) or not isinstance(k, (int, float)) or not 0 <= k < math.inf:
             raise InputError(f"k must be a finite number >= 0, got {k!r}", field="k")
-        if top_k == 0 or not self._exists():
-            return []
-        encoded = self.encoder.encode_queries([query])
-        dense, sparse = self._query_vectors(encoded)
-        if mode == "dense":
-            return self._search_dense(dense, top_k, "text")
-        if mode == "sparse":
-            return self._search_sparse(sparse, top_k) if sparse is not None else []
-        assert sparse is not None
-        limit = candidates if candidates is not None else max(4 * top_k, 40)
-        _check_top_k(limit, "candidates")
-        if weights is not None and len(weights) != 2:
-            raise InputError(
-                "weights must be [dense_weight, sparse_weight]", field="weights", limit="2 entries"
-            )
-        if not client_side:
-            self._check_server_fusion(fusion, weights)
-            return self._search_fused(dense, sparse, top_k, limit, fusion, k, weights)
-        hits_d = self._search_dense(dense, limit, "text")
-        hits_s = self._search_sparse(sparse, limit)
-        return _fuse_hits([hits_d, hits_s], fusion, k, weights, top_k)  # type: ignore[arg-type]
 
     def search_images(
         self,
@@ -422,19 +462,29 @@ class HybridStore(ABC):
     def _search_sparse(self, vector: SparseVector, limit: int) -> list[Hit]: ...
 
     @abstractmethod
-    def _check_server_fusion(self, fusion: str, weights: Sequence[float] | None) -> None: ...
+    def _check_server_fusion(self, query: FusedQuery) -> None:
+        """Raise :class:`InputError` when the database cannot run ``query``'s fusion."""
 
     @abstractmethod
-    def _search_fused(
-        self,
-        dense: npt.NDArray[np.float32],
-        sparse: SparseVector,
-        top_k: int,
-        candidates: int,
-        fusion: str,
-        k: float,
-        weights: Sequence[float] | None,
-    ) -> list[Hit]: ...
+    def _search_fused(self, query: FusedQuery) -> list[Hit]:
+        """Both rankings of ``query``, fused in the database."""
+
+
+@dataclass(frozen=True)
+class FusedQuery:
+    """A hybrid search fused in the database: ``candidates`` from each side, ``top_k``
+    fused hits, ``fusion`` with ``k`` and ``weights`` (``[dense, sparse]``)."""
+
+    dense: npt.NDArray[np.float32]
+    sparse: SparseVector
+    top_k: int
+    candidates: int
+    fusion: str
+    k: float
+    weights: Sequence[float] | None
+
+    def weights_or_ones(self) -> list[float]:
+        return [1.0, 1.0] if self.weights is None else [float(w) for w in self.weights]
 
 
 def _replace_score(hit: Hit, score: float) -> Hit:
