@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 
-from ..emulator.samples import SAMPLES, Sample, render_png
+from ..samples.pictures import SAMPLES, Sample, render_png
 
 __all__ = ["PICTURES", "Picture", "thumbnail"]
 

@@ -38,7 +38,7 @@ from .config import (
     FAULT_KINDS,
     EmulatorConfig,
 )
-from .samples import SAMPLES, sample_png
+from ..samples.pictures import SAMPLES, sample_png
 from .server import AsyncEmulator, Emulator
 from .state import RequestRecord
 

@@ -16,7 +16,7 @@ from ..providers.viking.catalogue import PING_PATH
 from . import encoders, fgclip, viking
 from .config import EmulatorConfig
 from .faults import ABORT_KEY, abort_transport
-from .samples import SAMPLES, sample_png
+from ..samples.pictures import SAMPLES, sample_png
 from .state import EmulatorState
 from .wire import json_response
 

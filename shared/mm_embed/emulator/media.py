@@ -17,7 +17,7 @@ import httpx
 from PIL import Image
 
 from .hosts import is_loopback_host, parse_allow_entry
-from .samples import SAMPLES, sample_png
+from ..samples.pictures import SAMPLES, sample_png
 
 __all__ = [
     "MAX_FETCH_BYTES",

@@ -10,6 +10,9 @@ retrieval each miss different things.
 Files (JSON Lines, UTF-8): ``corpus.jsonl`` (``id``, ``topic``, ``lang``, ``text``),
 ``queries.jsonl`` (``id``, ``text``), ``qrels.jsonl`` (``query_id``, ``doc_id``,
 ``relevance``). Released with the package under its license.
+
+The sample *pictures* (shape drawings with their boxes, served by the emulator and
+indexed by the demo) are :mod:`mm_embed.samples.pictures`.
 """
 
 from __future__ import annotations

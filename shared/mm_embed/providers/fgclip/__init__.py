@@ -6,16 +6,12 @@ vector space (float32, int8 or uint8).
 * :mod:`.catalogue`: the service's limits as data; :mod:`.protocol`: bodies and replies.
 """
 
-from .catalogue import DEFAULT_MODEL, EMBEDDING_TYPES, KNOWN_MODELS, MAX_ITEMS, MAX_TEXT_TOKENS
+from .catalogue import KNOWN_MODELS
 from .client import AsyncFGClipClient, Boxes, FGClipClient
 from .protocol import probability
 
 __all__ = [
-    "DEFAULT_MODEL",
-    "EMBEDDING_TYPES",
     "KNOWN_MODELS",
-    "MAX_ITEMS",
-    "MAX_TEXT_TOKENS",
     "AsyncFGClipClient",
     "Boxes",
     "FGClipClient",

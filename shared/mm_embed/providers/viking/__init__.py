@@ -7,20 +7,10 @@ text-image pairs and full-modal (text + image + video) sequences, HMAC-signed.
 * :mod:`.protocol`: bodies and replies, sans-I/O.
 """
 
-from .catalogue import (
-    DEFAULT_IMAGES_PER_SECOND,
-    DEFAULT_TOKENS_PER_MINUTE,
-    MAX_ITEMS,
-    MODELS,
-    ModelSpec,
-    ModelVersion,
-)
+from .catalogue import MODELS, ModelSpec, ModelVersion
 from .client import AsyncVikingClient, VikingClient
 
 __all__ = [
-    "DEFAULT_IMAGES_PER_SECOND",
-    "DEFAULT_TOKENS_PER_MINUTE",
-    "MAX_ITEMS",
     "MODELS",
     "AsyncVikingClient",
     "ModelSpec",
