@@ -18,122 +18,38 @@ PACKAGES = {
     "llamaindex_mm_embed": ROOT / "llamaindex_mm_embed",
 }
 
+#: Each module's ``__all__``, sorted, as words (the exact list, compared by set).
 PINNED = {
-    "mm_embed": [
-        "VIKING_MODELS",
-        "APIConnectionError",
-        "APIStatusError",
-        "APITimeoutError",
-        "AsyncFGClipClient",
-        "AsyncVikingClient",
-        "AuthenticationError",
-        "BadRequestError",
-        "ClientClosedError",
-        "ConfigurationError",
-        "EmbeddingResult",
-        "FGClipClient",
-        "FullModalItem",
-        "ImageInfo",
-        "ImageItem",
-        "InputError",
-        "InternalServerError",
-        "MMEmbedError",
-        "NotFoundError",
-        "PermissionDeniedError",
-        "RateLimitError",
-        "ResponseFormatError",
-        "ResultMeta",
-        "RetryPolicy",
-        "SparseVector",
-        "TextImageItem",
-        "TextItem",
-        "Usage",
-        "VideoItem",
-        "VikingClient",
-        "__version__",
-        "fgclip_probability",
-        "sparse_index",
-    ],
-    "mm_embed.hybrid": [
-        "FUSION_METHODS",
-        "Encoded",
-        "EvaluationReport",
-        "FGClipEncoder",
-        "FusionMethod",
-        "Hit",
-        "HybridStore",
-        "MilvusHybrid",
-        "QdrantHybrid",
-        "RankedList",
-        "SearchMode",
-        "SparseIndex",
-        "StoreFusion",
-        "TextEncoder",
-        "VikingHybridEncoder",
-        "as_index_values",
-        "doc_uuid",
-        "evaluate_sample_set",
-        "fuse",
-        "mean_ndcg",
-        "ndcg_at_k",
-        "ranked",
-    ],
-    "mm_embed.bulk": [
-        "BadRecord",
-        "BatchResult",
-        "BulkAborted",
-        "BulkEmbedder",
-        "BulkItem",
-        "BulkStats",
-        "BulkSummary",
-        "CheckpointError",
-        "CorpusJob",
-        "CorpusOptions",
-        "EngineOptions",
-        "ExitCode",
-        "FieldNames",
-        "InputChanged",
-        "InputFileError",
-        "InputSource",
-        "ItemResult",
-        "OutputLocked",
-        "Reject",
-        "RejectCode",
-        "TqdmProgress",
-        "embed_corpus",
-        "embed_stream",
-        "format_summary",
-        "open_input",
-    ],
-    "mm_embed.emulator": [
-        "DEFAULT_ACCESS_KEY",
-        "DEFAULT_API_KEY",
-        "DEFAULT_HOST",
-        "DEFAULT_PORT",
-        "DEFAULT_REGION",
-        "DEFAULT_SECRET_KEY",
-        "DEFAULT_TOKEN",
-        "FAULT_KINDS",
-        "SAMPLES",
-        "AsyncEmulator",
-        "Emulator",
-        "EmulatorConfig",
-        "RequestRecord",
-        "create_app",
-        "sample_png",
-    ],
-    "mm_embed.budgets": [
-        "BucketState",
-        "Budget",
-        "FileBudget",
-        "LocalBudget",
-        "Quota",
-        "RedisBudget",
-        "Ticket",
-        "budget_from_url",
-        "default_budget",
-        "resolve_budget",
-    ],
+    "mm_embed": """
+        APIConnectionError APIStatusError APITimeoutError AsyncFGClipClient
+        AsyncVikingClient AuthenticationError BadRequestError ClientClosedError
+        ConfigurationError EmbeddingResult FGClipClient FullModalItem ImageInfo ImageItem
+        InputError InternalServerError MMEmbedError NotFoundError PermissionDeniedError
+        RateLimitError ResponseFormatError ResultMeta RetryPolicy SparseVector TextImageItem
+        TextItem Usage VIKING_MODELS VideoItem VikingClient __version__ fgclip_probability
+        sparse_index
+    """.split(),
+    "mm_embed.hybrid": """
+        Encoded EvaluationReport FGClipEncoder FUSION_METHODS FusionMethod Hit HybridStore
+        MilvusHybrid QdrantHybrid RankedList SearchMode SparseIndex StoreFusion TextEncoder
+        VikingHybridEncoder as_index_values doc_uuid evaluate_sample_set fuse mean_ndcg
+        ndcg_at_k ranked
+    """.split(),
+    "mm_embed.bulk": """
+        BadRecord BatchResult BulkAborted BulkEmbedder BulkItem BulkStats BulkSummary
+        CheckpointError CorpusJob CorpusOptions EngineOptions ExitCode FieldNames
+        InputChanged InputFileError InputSource ItemResult OutputLocked Reject RejectCode
+        TqdmProgress embed_corpus embed_stream format_summary open_input
+    """.split(),
+    "mm_embed.emulator": """
+        AsyncEmulator DEFAULT_ACCESS_KEY DEFAULT_API_KEY DEFAULT_HOST DEFAULT_PORT
+        DEFAULT_REGION DEFAULT_SECRET_KEY DEFAULT_TOKEN Emulator EmulatorConfig FAULT_KINDS
+        RequestRecord SAMPLES create_app sample_png
+    """.split(),
+    "mm_embed.budgets": """
+        BucketState Budget FileBudget LocalBudget Quota RedisBudget Ticket budget_from_url
+        default_budget resolve_budget
+    """.split(),
 }
 
 #: Modules whose public names join the one-meaning check.
