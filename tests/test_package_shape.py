@@ -18,9 +18,14 @@ PACKAGES = {
     "llamaindex_mm_embed": ROOT / "llamaindex_mm_embed",
 }
 
+
+def words(text: str) -> list[str]:
+    return text.split()
+
+
 #: Each module's ``__all__``, sorted, as words (the exact list, compared by set).
 PINNED = {
-    "mm_embed": """
+    "mm_embed": words("""
         APIConnectionError APIStatusError APITimeoutError AsyncFGClipClient
         AsyncVikingClient AuthenticationError BadRequestError ClientClosedError
         ConfigurationError EmbeddingResult FGClipClient FullModalItem ImageInfo ImageItem
@@ -28,28 +33,28 @@ PINNED = {
         RateLimitError ResponseFormatError ResultMeta RetryPolicy SparseVector TextImageItem
         TextItem Usage VIKING_MODELS VideoItem VikingClient __version__ fgclip_probability
         sparse_index
-    """.split(),
-    "mm_embed.hybrid": """
+    """),
+    "mm_embed.hybrid": words("""
         Encoded EvaluationReport FGClipEncoder FUSION_METHODS FusionMethod Hit HybridStore
         MilvusHybrid QdrantHybrid RankedList SearchMode SparseIndex StoreFusion TextEncoder
         VikingHybridEncoder as_index_values doc_uuid evaluate_sample_set fuse mean_ndcg
         ndcg_at_k ranked
-    """.split(),
-    "mm_embed.bulk": """
+    """),
+    "mm_embed.bulk": words("""
         BadRecord BatchResult BulkAborted BulkEmbedder BulkItem BulkStats BulkSummary
         CheckpointError CorpusJob CorpusOptions EngineOptions ExitCode FieldNames
         InputChanged InputFileError InputSource ItemResult OutputLocked Reject RejectCode
         TqdmProgress embed_corpus embed_stream format_summary open_input
-    """.split(),
-    "mm_embed.emulator": """
+    """),
+    "mm_embed.emulator": words("""
         AsyncEmulator DEFAULT_ACCESS_KEY DEFAULT_API_KEY DEFAULT_HOST DEFAULT_PORT
         DEFAULT_REGION DEFAULT_SECRET_KEY DEFAULT_TOKEN Emulator EmulatorConfig FAULT_KINDS
         RequestRecord SAMPLES create_app sample_png
-    """.split(),
-    "mm_embed.budgets": """
+    """),
+    "mm_embed.budgets": words("""
         BucketState Budget FileBudget LocalBudget Quota RedisBudget Ticket budget_from_url
         default_budget resolve_budget
-    """.split(),
+    """),
 }
 
 #: Modules whose public names join the one-meaning check.
