@@ -30,10 +30,9 @@ def all_models() -> list[FGClipEmbedding | VikingEmbedding | VikingSparseEmbeddi
 
 def test_public_api_is_pinned() -> None:
     assert sorted(llamaindex_mm_embed.__all__) == [
-        "DenseSparsePair",
         "FGClipEmbedding",
         "FullModalPart",
-        "HybridStoreRetriever",
+        "HybridStoreNodeRetriever",
         "SparseEncoderFn",
         "VikingEmbedding",
         "VikingSparseEmbedding",
