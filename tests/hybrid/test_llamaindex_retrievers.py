@@ -244,7 +244,9 @@ def test_store_retriever_over_qdrant_and_milvus(
             assert [r.items for r in embedded(emu)] == [1]
             assert hits[0].node.node_id == "k8s-08" and hits[0].node.metadata == {"n": 7}
             assert hits[0].node.get_content() == TEXTS[23] and len(hits) == 3
-            dense_only = HybridStoreNodeRetriever(store, top_k=2, mode="dense").retrieve("OOMKilled")
+            dense_only = HybridStoreNodeRetriever(store, top_k=2, mode="dense").retrieve(
+                "OOMKilled"
+            )
             assert len(dense_only) == 2
     finally:
         milvus.close()
@@ -253,7 +255,9 @@ def test_store_retriever_over_qdrant_and_milvus(
 async def test_store_retriever_async(viking: VikingClient) -> None:
     store = QdrantHybrid.from_viking(QdrantClient(":memory:"), "li", viking)
     store.add_texts(TEXTS[:10], ids=IDS[:10])
-    hits = await HybridStoreNodeRetriever(store, top_k=2, fusion="dbsf").aretrieve("sourdough starter")
+    hits = await HybridStoreNodeRetriever(store, top_k=2, fusion="dbsf").aretrieve(
+        "sourdough starter"
+    )
     assert hits[0].node.node_id == "bread-01"
     with pytest.raises(InputError, match="QdrantHybrid or MilvusHybrid"):
         HybridStoreNodeRetriever(object())  # type: ignore[arg-type]

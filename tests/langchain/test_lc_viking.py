@@ -51,7 +51,9 @@ def test_texts_with_model_and_dimension(
 
 
 def test_model_version_is_sent(viking_settings: dict[str, Any]) -> None:
-    old = VikingEmbeddings(model="doubao-embedding-vision", model_version="241215", **viking_settings)
+    old = VikingEmbeddings(
+        model="doubao-embedding-vision", model_version="241215", **viking_settings
+    )
     new = VikingEmbeddings(
         model="doubao-embedding-vision", model_version="250615", dimension=1024, **viking_settings
     )

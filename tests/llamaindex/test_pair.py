@@ -74,9 +74,7 @@ async def test_async_and_sparse_first(emulator: Emulator) -> None:
 
 def test_halves_expire_and_the_pairing_is_bounded(emulator: Emulator) -> None:
     clock = Clock()
-    dense, sparse = paired(
-        emulator, DenseSparsePairing(ttl_seconds=10, max_entries=2, clock=clock)
-    )
+    dense, sparse = paired(emulator, DenseSparsePairing(ttl_seconds=10, max_entries=2, clock=clock))
     dense.get_text_embedding_batch(["a", "b", "c"])
     assert dense.pairing is not None and len(dense.pairing) == 2  # the oldest was evicted
     sparse.get_text_embedding("a")
@@ -115,7 +113,7 @@ def test_pairing_needs_a_model_with_both_kinds(emulator: Emulator) -> None:
         VikingEmbedding(
             **viking_kwargs(emulator), model_name="doubao-embedding", pairing=DenseSparsePairing()
         )
-    with pytest.raises(ConfigurationError, match="no sparse vectors; use one of: .*bge-m3"):
+    with pytest.raises(ConfigurationError, match=r"no sparse vectors; use one of: .*bge-m3"):
         viking_hybrid_fns(VikingEmbedding(**viking_kwargs(emulator), model_name="doubao-embedding"))
     with pytest.raises(ConfigurationError, match="differ in dimension"):
         viking_hybrid_fns(

@@ -285,7 +285,6 @@ def core_objects(emu: Emulator) -> list[Any]:
 
 def langchain_objects(emu: Emulator) -> list[Any]:
     from langchain_mm_embed import FGClipEmbeddings, VikingEmbeddings, VikingSparseEmbeddings
-
     from mm_embed.budgets import LocalBudget
 
     dense = VikingEmbeddings(model="bge-m3", access_key=AK, secret_key=SK, base_url=emu.url)
@@ -307,7 +306,6 @@ def llamaindex_objects(emu: Emulator) -> list[Any]:
         VikingSparseEmbedding,
         viking_hybrid_fns,
     )
-
     from mm_embed.budgets import LocalBudget
 
     dense = VikingEmbedding(
