@@ -25,11 +25,11 @@ class _VikingEmbeddingsFields(_BatchingFields, VikingClientFields):
     """Settings of :class:`~langchain_mm_embed.VikingEmbeddings` and
     :class:`~langchain_mm_embed.VikingSparseEmbeddings`.
 
-    Credentials: ``token`` if given; else ``access_key`` / ``secret_key`` (arguments or
-    ``VOLC_ACCESSKEY`` / ``VOLC_SECRETKEY``, with ``session_token`` or
-    ``VOLC_SESSIONTOKEN``); else ``VIKING_TOKEN`` (:mod:`mm_embed.config`'s precedence,
-    applied at construction: a missing credential raises a ``ConfigurationError`` naming
-    the variables).
+    Credentials: ``token`` if given; else ``access_key`` / ``secret_key`` (with
+    ``session_token``), as arguments or from the environment; else the environment's
+    token: :func:`mm_embed.config.resolve_viking_credentials`' precedence, applied at
+    construction (a missing credential raises a ``ConfigurationError`` naming the
+    variables; the field descriptions name each one).
     """
 
     volc_accesskey: SecretStr | None = Field(

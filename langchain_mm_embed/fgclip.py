@@ -50,10 +50,10 @@ class FGClipEmbeddings(_BatchingFields, FGClipClientFields, Embeddings):
     :meth:`embed_query` when ``query_text_box=True``). Every method has a native async
     twin. Vectors are ``list[float]``; ``int8`` / ``uint8`` vectors are cast to floats.
 
-    Setup: ``pip install "mm-embed[langchain]"`` and set ``FGCLIP_API_KEY`` (and
-    ``FGCLIP_BASE_URL`` to use another endpoint, e.g. the local emulator). Settings and
-    their defaults are :class:`mm_embed.adapter_support.FGClipClientFields`'s plus the
-    fields below.
+    Setup: ``pip install "mm-embed[langchain]"`` and pass ``api_key`` or set the key's
+    environment variable (see :class:`mm_embed.config.EnvVar`; the endpoint's variable
+    points it elsewhere, e.g. at the local emulator). Settings and their defaults are
+    :class:`mm_embed.adapter_support.FGClipClientFields`'s plus the fields below.
 
     Example:
         .. code-block:: python

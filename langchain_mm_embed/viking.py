@@ -31,9 +31,9 @@ class VikingEmbeddings(_VikingEmbeddingsFields, Embeddings):
 
     The model defaults to ``doubao-embedding-vision`` version ``250615`` (2048-d; not
     the retiring 241215 the server picks when no version is sent). Credentials:
-    ``access_key`` / ``secret_key`` (``VOLC_ACCESSKEY`` / ``VOLC_SECRETKEY``, optional
-    ``session_token``) for signed requests, or ``token`` (``VIKING_TOKEN``); settings
-    and their defaults are :class:`mm_embed.adapter_support.VikingClientFields`. The
+    ``access_key`` / ``secret_key`` (optional ``session_token``) for signed requests, or
+    ``token``, as arguments or from the environment (:class:`mm_embed.config.EnvVar`);
+    settings and their defaults are :class:`mm_embed.adapter_support.VikingClientFields`. The
     core client is built on first use and rebuilt when a setting changes; a copy builds
     its own.
 

@@ -24,11 +24,12 @@ class _VikingEmbeddingFields(VikingClientFields):
     """Settings of :class:`~llamaindex_mm_embed.VikingEmbedding` and
     :class:`~llamaindex_mm_embed.VikingSparseEmbedding`.
 
-    Credentials: ``token`` if given; else ``access_key`` / ``secret_key`` (arguments or
-    ``VOLC_ACCESSKEY`` / ``VOLC_SECRETKEY``, with ``session_token`` or
-    ``VOLC_SESSIONTOKEN``); else ``VIKING_TOKEN`` (:mod:`mm_embed.config`'s precedence,
-    applied at construction: a missing credential raises a ``ConfigurationError`` naming
-    the variables). None of them is ever serialised, shown in ``repr`` or pickled.
+    Credentials: ``token`` if given; else ``access_key`` / ``secret_key`` (with
+    ``session_token``), as arguments or from the environment; else the environment's
+    token: :func:`mm_embed.config.resolve_viking_credentials`' precedence, applied at
+    construction (a missing credential raises a ``ConfigurationError`` naming the
+    variables; the field descriptions name each one). None of them is ever serialised,
+    shown in ``repr`` or pickled.
     """
 
     access_key: SecretStr | None = _secret(f"Defaults to {EnvVar.VOLC_ACCESSKEY}.")

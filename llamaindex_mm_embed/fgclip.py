@@ -32,15 +32,15 @@ class FGClipEmbedding(FGClipClientFields, BatchedHooks, MultiModalEmbedding):
     go to the core client whole; it splits them into wire-sized requests (at most
     ``embed_batch_size``, capped at the provider's 32) and runs them concurrently.
 
-    The API key comes from ``api_key`` or ``FGCLIP_API_KEY`` and never appears in
-    ``repr``, ``to_dict()`` / ``to_json()`` or pickles. Client settings and their
-    defaults are :class:`mm_embed.adapter_support.FGClipClientFields`'s; the core
-    client is built on first use and rebuilt when a setting changes (a copy builds its
-    own).
+    The API key comes from ``api_key`` or the environment (:class:`mm_embed.config.EnvVar`)
+    and never appears in ``repr``, ``to_dict()`` / ``to_json()`` or pickles. Client
+    settings and their defaults are :class:`mm_embed.adapter_support.FGClipClientFields`'s;
+    the core client is built on first use and rebuilt when a setting changes (a copy
+    builds its own).
 
     Example::
 
-        embed = FGClipEmbedding()  # FGCLIP_API_KEY, FGCLIP_BASE_URL from the environment
+        embed = FGClipEmbedding()  # key and endpoint from the environment
         vector = embed.get_query_embedding("a red circle")
         image_vector = embed.get_image_embedding("photo.png")
         boxes = embed.get_image_box_embeddings("photo.png", [[10, 10, 50, 50]])

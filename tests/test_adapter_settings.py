@@ -380,3 +380,36 @@ def test_mypy_strict_accepts_plain_string_secrets(tmp_path: Path) -> None:
     assert any('"acces_key"' in line for line in errors), done.stdout
     assert any('"api_key"' in line and '"int"' in line for line in errors), done.stdout
     assert len(errors) == 2, done.stdout
+
+
+# --------------------------------------------------------------------------- one home
+
+
+def test_no_adapter_spells_an_environment_variable() -> None:
+    """Variable names live in ``mm_embed.config.EnvVar``; adapters use its members."""
+    sources = [
+        *sorted((ROOT / "langchain_mm_embed").glob("*.py")),
+        *sorted((ROOT / "llamaindex_mm_embed").glob("*.py")),
+        ROOT / "shared" / "mm_embed" / "adapter_support.py",
+    ]
+    for path in sources:
+        text = path.read_text(encoding="utf-8")
+        for variable in EnvVar:
+            spelled = text.count(variable.value) - text.count(f"EnvVar.{variable.name}")
+            assert spelled == 0, f"{path.name} spells {variable.value}"
+        assert "os.environ" not in text and "getenv" not in text, path.name
+
+
+def test_public_names_have_one_meaning() -> None:
+    import langchain_mm_embed
+    import llamaindex_mm_embed
+    import mm_embed
+
+    surfaces = [set(mm_embed.__all__), set(langchain_mm_embed.__all__)]
+    surfaces.append(set(llamaindex_mm_embed.__all__))
+    for i, first in enumerate(surfaces):
+        for second in surfaces[i + 1 :]:
+            assert not first & second
+    for gone in ("_common", "_viking_base", "_viking_settings", "hybrid"):
+        for package in ("langchain_mm_embed", "llamaindex_mm_embed"):
+            assert not (ROOT / package / f"{gone}.py").exists()

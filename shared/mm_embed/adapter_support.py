@@ -367,7 +367,7 @@ def _option_fields(cls: type[_ClientFields]) -> dict[str, str]:
 
 class FGClipClientFields(_ClientFields):
     """FG-CLIP client settings. The adapter adds a secret field named (or aliased)
-    ``api_key``; it is resolved at construction (argument, else ``FGCLIP_API_KEY``)."""
+    ``api_key``; it is resolved at construction (argument, else the environment)."""
 
     base_url: str | None = Field(
         default_factory=lambda: env_value(EnvVar.FGCLIP_BASE_URL),
