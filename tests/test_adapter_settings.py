@@ -32,7 +32,12 @@ from mm_embed import FGClipClient, VikingClient
 from mm_embed.adapter_support import _option_fields
 from mm_embed.budgets import LocalBudget
 from mm_embed.config import EnvVar
-from mm_embed.errors import AuthenticationError, ClientClosedError, InputError
+from mm_embed.errors import (
+    AuthenticationError,
+    ClientClosedError,
+    ConfigurationError,
+    InputError,
+)
 
 if TYPE_CHECKING:
     from mm_embed.emulator import Emulator
@@ -168,14 +173,10 @@ def test_a_new_endpoint_after_the_first_call_is_used(
     assert model.client is not old_client
     if mode == "sync":  # the replaced client was closed, not leaked
         with pytest.raises(ClientClosedError):
-            FRAMEWORKS[framework].embed(_with_client(model, old_client), ["closed"])
-
-
-def _with_client(model: Any, client: Any) -> Any:
-    """``model`` whose blocking client is ``client`` (to show that client is closed)."""
-    twin = model.model_copy()
-    twin._clients._sync = (twin.client_options(), client)
-    return twin
+            if provider == "fgclip":
+                old_client.embed_texts(["closed"])
+            else:
+                old_client.embed(["closed"], model="bge-m3")
 
 
 @pytest.mark.parametrize("framework", sorted(FRAMEWORKS))
@@ -279,6 +280,19 @@ def test_new_settings_reach_the_core_client(emulator: Emulator, framework: str) 
     assert signed.headers["x-security-token"] == "sts-session-token"
     assert "x-security-token" in signed.headers["authorization"]
     assert "sts-session-token" not in repr(viking) + str(viking.model_dump())
+
+
+@pytest.mark.parametrize("framework", sorted(FRAMEWORKS))
+def test_strict_models_refuses_what_the_catalogue_does_not_know(framework: str) -> None:
+    spec = FRAMEWORKS[framework]
+    model = "model_name" if framework == "llamaindex" else "model"
+    with pytest.raises(InputError, match="unknown model 'brand-new-model'"):
+        spec.viking(token="t", **{model: "brand-new-model"})
+    assert spec.viking(token="t", strict_models=False, **{model: "brand-new-model"}).client
+    with pytest.raises(ConfigurationError, match="strict_models=False"):
+        spec.fgclip(api_key="k", **{model: "fg-clip-2"})
+    lenient = spec.fgclip(api_key="k", strict_models=False, **{model: "fg-clip-2"})
+    assert lenient.client.model == "fg-clip-2"  # sent as asked, warned once per process
 
 
 def _png(width: int, height: int) -> bytes:
