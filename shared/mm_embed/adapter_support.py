@@ -34,6 +34,7 @@ from typing import (
     Generic,
     Literal,
     Protocol,
+    Self,
     TypedDict,
     TypeVar,
 )
@@ -185,7 +186,7 @@ class SecretFieldsMixin:
         :class:`~mm_embed.MMEmbedError` subclasses as they are (pydantic would wrap
         them in a ``ValidationError`` inside a validator)."""
 
-    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Any:
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """A copy with ``update`` applied and validated (keys are field names or
         aliases; a secret given as ``str`` becomes a ``SecretStr``), checked like a new
         object. The copy builds its own core clients."""
