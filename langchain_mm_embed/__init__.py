@@ -4,10 +4,12 @@
 * :class:`VikingEmbeddings`: Viking dense vectors for texts, images, text-image pairs
   and full-modal sequences.
 * :class:`VikingSparseEmbeddings`: Viking sparse vectors for ``langchain_qdrant`` hybrid
-  search (``SparseVector`` is ``langchain_qdrant.SparseVector`` when installed).
+  search (``langchain_qdrant.SparseVector`` values); ``from_dense`` pairs it with a
+  :class:`VikingEmbeddings` so one request per text brings both vectors.
 * :class:`HybridRetriever` (and :class:`HybridStoreRetriever`,
   :class:`ScoredVectorStoreRetriever`, :class:`SparseIndexRetriever`): dense + sparse
-  retrieval fused with :func:`mm_embed.hybrid.fuse` (weights, ``k``, ``top_k``).
+  retrieval fused with :func:`mm_embed.hybrid.fuse` (weights, ``k``, ``top_k``);
+  :func:`fgclip_relevance_score` turns FG-CLIP cosines into relevance scores.
 * :func:`viking_qdrant_hybrid`: a ready ``langchain_qdrant.QdrantVectorStore`` in
   hybrid mode from a Viking model; :func:`qdrant_rrf` fixes Qdrant's RRF constant.
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .fgclip import FGClipEmbeddings
+from .fgclip import FGClipEmbeddings, fgclip_relevance_score
 from .retrievers import (
     HybridRetriever,
     HybridStoreRetriever,
@@ -31,7 +33,7 @@ from .viking import VikingEmbeddings
 
 if TYPE_CHECKING:
     from .qdrant import qdrant_rrf, viking_qdrant_hybrid
-    from .sparse import SparseVector, VikingSparseEmbeddings
+    from .sparse import VikingSparseEmbeddings
 
 __all__ = [
     "FGClipEmbeddings",
@@ -39,16 +41,15 @@ __all__ = [
     "HybridStoreRetriever",
     "ScoredVectorStoreRetriever",
     "SparseIndexRetriever",
-    "SparseVector",
     "VikingEmbeddings",
     "VikingSparseEmbeddings",
+    "fgclip_relevance_score",
     "qdrant_rrf",
     "viking_qdrant_hybrid",
 ]
 
 # Imported on first use: langchain_qdrant is optional and slow to import.
 _LAZY = {
-    "SparseVector": "sparse",
     "VikingSparseEmbeddings": "sparse",
     "qdrant_rrf": "qdrant",
     "viking_qdrant_hybrid": "qdrant",

@@ -1,27 +1,45 @@
-"""LangChain embeddings over 360 FG-CLIP: texts, images, and region (box) features."""
+"""LangChain embeddings over 360 FG-CLIP: texts, images, and region (box) features;
+:func:`fgclip_relevance_score` turns FG-CLIP cosines into match probabilities."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
+from typing import TYPE_CHECKING, Literal, Unpack
 
 from langchain_core.embeddings import Embeddings
-from pydantic import Field, PrivateAttr, SecretStr, model_validator
+from langchain_core.utils import secret_from_env
+from pydantic import Field, SecretStr
 
-from mm_embed import AsyncFGClipClient, EmbeddingResult, FGClipClient
-from mm_embed.errors import ConfigurationError
+from mm_embed import EmbeddingResult, fgclip_probability
+from mm_embed.adapter_support import FGClipClientFields, FGClipClientSettings
+from mm_embed.config import EnvVar
 from mm_embed.inputs import ImageSource
+from mm_embed.providers.fgclip import DEFAULT_MODEL, MAX_TEXT_TOKENS
 
-from ._common import AdapterBase, ClientSlot, env_secret_factory, env_str_factory
+from ._batching import _BatchingArgs, _BatchingFields
 
-__all__ = ["FGClipEmbeddings"]
+__all__ = ["FGClipEmbeddings", "fgclip_relevance_score"]
 
-_MISSING_KEY = "FG-CLIP API key missing: pass api_key=... or set FGCLIP_API_KEY"
 #: One list of ``[x, y, w, h]`` boxes (pixels of the original image) per image.
 BoxLists = Sequence[Sequence[Sequence[float]] | None]
+EmbeddingType = Literal["float", "int8", "uint8"]
+Truncate = Literal["none", "start"]
 
 
-class FGClipEmbeddings(AdapterBase, Embeddings):
+def fgclip_relevance_score(similarity: float) -> float:
+    """FG-CLIP's text-image match probability of a cosine similarity,
+    ``sigmoid(115.58 * cos - 16.75)`` (the provider's published logit scale and bias):
+    a relevance in ``[0, 1]`` ordered like the cosines.
+
+    For LangChain vector stores that take ``relevance_score_fn=`` and hand it a cosine
+    *similarity*, and for :class:`~langchain_mm_embed.ScoredVectorStoreRetriever`
+    (``relevance_score_fn=fgclip_relevance_score``). A store that hands over a cosine
+    *distance* needs ``lambda d: fgclip_relevance_score(1 - d)``.
+    """
+    return float(fgclip_probability(similarity))
+
+
+class FGClipEmbeddings(_BatchingFields, FGClipClientFields, Embeddings):
     """360 FG-CLIP embeddings for LangChain: texts and images in one vector space, plus
     fine-grained region (box) features.
 
@@ -32,8 +50,10 @@ class FGClipEmbeddings(AdapterBase, Embeddings):
     :meth:`embed_query` when ``query_text_box=True``). Every method has a native async
     twin. Vectors are ``list[float]``; ``int8`` / ``uint8`` vectors are cast to floats.
 
-    Setup: ``pip install "mm-embed[langchain]"`` and set ``FGCLIP_API_KEY`` (and
-    ``FGCLIP_BASE_URL`` to use another endpoint, e.g. the local emulator).
+    Setup: ``pip install "mm-embed[langchain]"`` and pass ``api_key`` or set the key's
+    environment variable (see :class:`mm_embed.config.EnvVar`; the endpoint's variable
+    points it elsewhere, e.g. at the local emulator). Settings and their defaults are
+    :class:`mm_embed.adapter_support.FGClipClientFields`'s plus the fields below.
 
     Example:
         .. code-block:: python
@@ -45,92 +65,35 @@ class FGClipEmbeddings(AdapterBase, Embeddings):
             images = embeddings.embed_image(["photo.png", "https://example.com/cat.jpg"])
 
     Batching, retries, rate limits and bounded concurrency happen in the core client
-    (:class:`mm_embed.FGClipClient`), built on first use from these settings.
+    (:class:`mm_embed.FGClipClient`), built on first use from these settings and rebuilt
+    when one of them changes; a copy (``model_copy``) builds its own.
     """
 
     fgclip_api_key: SecretStr | None = Field(
         alias="api_key",
-        default_factory=env_secret_factory("FGCLIP_API_KEY", missing=_MISSING_KEY),
-        description="API key; read from FGCLIP_API_KEY when not given.",
+        default_factory=secret_from_env(f"{EnvVar.FGCLIP_API_KEY}", default=None),
+        description=f"API key; read from {EnvVar.FGCLIP_API_KEY} when not given.",
     )
-    base_url: str | None = Field(
-        default_factory=env_str_factory("FGCLIP_BASE_URL"),
-        description="Endpoint; FGCLIP_BASE_URL, else https://api.research.360.cn.",
+    model: str = Field(
+        default=DEFAULT_MODEL, description="The FG-CLIP model (the API serves fg-clip)."
     )
-    embedding_type: Literal["float", "int8", "uint8"] = Field(
+    embedding_type: EmbeddingType = Field(
         default="float", description="Vector type asked for; int8/uint8 come back as floats."
     )
-    truncate: Literal["none", "start"] = Field(
+    truncate: Truncate = Field(
         default="none",
-        description='"none": a text over 196 tokens is an error; "start": keep its start.',
+        description=f'"none": a text over {MAX_TEXT_TOKENS} tokens is an error; '
+        '"start": keep its start.',
     )
     query_text_box: bool = Field(
         default=False,
         description="embed_query returns local text features (text_box_flag), the ones "
         "to compare with box vectors from embed_image_boxes.",
     )
-    batch_size: int | None = Field(
-        default=None, ge=1, description="Inputs per request; default and cap: 32."
-    )
-    max_retries: int = Field(default=3, ge=0, description="Retries per request; 0 = none.")
-    timeout: float | None = Field(
-        default=None, gt=0, description="Seconds per request; None: 60 s (10 s to connect)."
-    )
-    max_concurrency: int = Field(default=4, ge=1, description="Requests in flight at once.")
-    show_progress_bar: bool = Field(default=False, description="tqdm bar over inputs.")
-
-    _secret_env: ClassVar[dict[str, str]] = {"fgclip_api_key": "FGCLIP_API_KEY"}
-    _clients: ClientSlot[FGClipClient, AsyncFGClipClient] = PrivateAttr(default_factory=ClientSlot)
 
     if TYPE_CHECKING:
-        # The constructor as callers see it (secrets may be plain str); pydantic builds
-        # the real one from the fields above. tests/langchain keep the two in step.
-        def __init__(
-            self,
-            *,
-            api_key: str | SecretStr | None = ...,
-            base_url: str | None = ...,
-            embedding_type: Literal["float", "int8", "uint8"] = ...,
-            truncate: Literal["none", "start"] = ...,
-            query_text_box: bool = ...,
-            batch_size: int | None = ...,
-            max_retries: int = ...,
-            timeout: float | None = ...,
-            max_concurrency: int = ...,
-            show_progress_bar: bool = ...,
-        ) -> None: ...
 
-    @model_validator(mode="after")
-    def _require_key(self) -> Self:
-        key = self.fgclip_api_key
-        if key is None or not key.get_secret_value():
-            raise ConfigurationError(_MISSING_KEY)
-        return self
-
-    # ------------------------------------------------------------------ clients
-
-    def _client_options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {
-            "api_key": self.fgclip_api_key,
-            "base_url": self.base_url,
-            "max_retries": self.max_retries,
-            "max_concurrency": self.max_concurrency,
-            "show_progress": self.show_progress_bar,
-            "max_batch_size": self.batch_size,
-        }
-        if self.timeout is not None:
-            options["timeout"] = self.timeout
-        return options
-
-    @property
-    def client(self) -> FGClipClient:
-        """The blocking core client (built on first use, shared by every call)."""
-        return self._clients.sync(lambda: FGClipClient(**self._client_options()))
-
-    @property
-    def async_client(self) -> AsyncFGClipClient:
-        """The async core client of the running event loop (one per loop)."""
-        return self._clients.for_running_loop(lambda: AsyncFGClipClient(**self._client_options()))
+        def __init__(self, **settings: Unpack[_FGClipEmbeddingsArgs]) -> None: ...
 
     def _types(self) -> tuple[str]:
         return (self.embedding_type,)
@@ -220,3 +183,10 @@ class FGClipEmbeddings(AdapterBase, Embeddings):
         for image, vector in zip(result.input_indices.tolist(), self._floats(result), strict=True):
             grouped[image].append(vector)
         return grouped
+
+
+class _FGClipEmbeddingsArgs(FGClipClientSettings, _BatchingArgs, total=False):
+    model: str
+    embedding_type: EmbeddingType
+    truncate: Truncate
+    query_text_box: bool

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from mm_embed.errors import InputError
 from mm_embed.hybrid.qdrant import create_hybrid_collection
-from mm_embed.protocol import viking as proto
+from mm_embed.providers.viking.protocol import resolve_request
 
 from .sparse import VikingSparseEmbeddings
 from .viking import VikingEmbeddings
@@ -79,9 +79,18 @@ def viking_qdrant_hybrid(
     if distance not in _DISTANCES:
         raise InputError(f"unknown distance {distance!r}", field="distance", limit="cosine, dot")
     sparse = sparse_embeddings or VikingSparseEmbeddings.from_dense(embeddings)
-    dimension = embeddings.dimension or (
-        proto.get_model(embeddings.model).version(embeddings.model_version).dimension
-    )
+    dimension = resolve_request(
+        model=embeddings.model,
+        model_version=embeddings.model_version,
+        dimension=embeddings.dimension,
+        strict=embeddings.strict_models,
+    ).expected_dimension
+    if dimension is None:
+        raise InputError(
+            f"the dense size of model {embeddings.model!r} is not in the catalogue: "
+            "pass dimension=",
+            field="dimension",
+        )
     qdrant = client if client is not None else QdrantClient(":memory:")
     create_hybrid_collection(
         qdrant,

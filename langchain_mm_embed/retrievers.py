@@ -6,8 +6,10 @@ Qdrant / Milvus hybrid stores.
   (``"rrf"``, ``"relative_score"``, ``"dbsf"``; ``weights`` honoured by every method;
   ``top_k`` results; ties broken by document key). Unlike ``EnsembleRetriever`` it needs
   no legacy package and returns at most ``top_k`` documents.
-* :class:`ScoredVectorStoreRetriever` queries a vector store with relevance scores and
-  puts each score in the document's metadata, so score-based fusion can use it.
+* :class:`ScoredVectorStoreRetriever` queries a vector store with relevance scores (the
+  store's, or ``relevance_score_fn`` such as
+  :func:`~langchain_mm_embed.fgclip_relevance_score`) and puts each score in the
+  document's metadata, so score-based fusion can use it.
 * :class:`SparseIndexRetriever` searches an in-memory :class:`~mm_embed.hybrid.SparseIndex`
   with any sparse embeddings (``embed_query`` returning ``indices`` / ``values``, e.g.
   :class:`~langchain_mm_embed.VikingSparseEmbeddings`).
@@ -20,8 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, Self
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForRetrieverRun,
@@ -31,7 +33,14 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.vectorstores import VectorStore
-from pydantic import ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from mm_embed.errors import InputError
 from mm_embed.hybrid import FUSION_METHODS, FusionMethod, Hit, HybridStore, SparseIndex, fuse
@@ -228,6 +237,11 @@ class ScoredVectorStoreRetriever(BaseRetriever):
     ``scores="raw"`` uses ``similarity_search_with_score``, the store's own score (for
     ``InMemoryVectorStore`` and Qdrant with cosine, a similarity: higher is better;
     do not use it with stores that return distances).
+
+    ``relevance_score_fn`` turns the store's raw score into the relevance instead of the
+    store's own function, e.g. :func:`~langchain_mm_embed.fgclip_relevance_score` for
+    FG-CLIP cosines (a text-image match probability); it goes with
+    ``scores="relevance"`` and a store whose raw score is a cosine similarity.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -237,44 +251,60 @@ class ScoredVectorStoreRetriever(BaseRetriever):
     scores: Literal["relevance", "raw"] = "relevance"
     score_key: str = "score"
     search_kwargs: dict[str, Any] = Field(default_factory=dict)
+    relevance_score_fn: Callable[[float], float] | None = None
+
+    @model_validator(mode="after")
+    def _relevance_needs_relevance_scores(self) -> Self:
+        if self.relevance_score_fn is not None and self.scores != "relevance":
+            raise ValueError("relevance_score_fn goes with scores='relevance'")
+        return self
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
-        top_k = kwargs.pop("top_k", self.top_k)
-        options = {**self.search_kwargs, **kwargs}
-        store = self.vectorstore
+        store, top_k = self.vectorstore, kwargs.pop("top_k", self.top_k)
+        search = (
+            store.similarity_search_with_score
+            if self._raw_scores()
+            else store.similarity_search_with_relevance_scores
+        )
         try:
-            if self.scores == "raw":
-                pairs = store.similarity_search_with_score(query, k=top_k, **options)
-            else:
-                pairs = store.similarity_search_with_relevance_scores(query, k=top_k, **options)
+            pairs = search(query, k=top_k, **{**self.search_kwargs, **kwargs})
         except NotImplementedError:
             raise _no_relevance(store) from None
-        return [_scored(doc, score, self.score_key) for doc, score in pairs]
+        return self._documents(pairs)
 
     async def _aget_relevant_documents(
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
-        top_k = kwargs.pop("top_k", self.top_k)
-        options = {**self.search_kwargs, **kwargs}
-        store = self.vectorstore
+        store, top_k = self.vectorstore, kwargs.pop("top_k", self.top_k)
+        search = (
+            store.asimilarity_search_with_score
+            if self._raw_scores()
+            else store.asimilarity_search_with_relevance_scores
+        )
         try:
-            if self.scores == "raw":
-                pairs = await store.asimilarity_search_with_score(query, k=top_k, **options)
-            else:
-                pairs = await store.asimilarity_search_with_relevance_scores(
-                    query, k=top_k, **options
-                )
+            pairs = await search(query, k=top_k, **{**self.search_kwargs, **kwargs})
         except NotImplementedError:
             raise _no_relevance(store) from None
-        return [_scored(doc, score, self.score_key) for doc, score in pairs]
+        return self._documents(pairs)
+
+    def _raw_scores(self) -> bool:
+        """Whether to ask the store for its raw scores (then converted, or kept)."""
+        return self.scores == "raw" or self.relevance_score_fn is not None
+
+    def _documents(self, pairs: Sequence[tuple[Document, float]]) -> list[Document]:
+        convert = self.relevance_score_fn
+        return [
+            _scored(doc, convert(score) if convert is not None else score, self.score_key)
+            for doc, score in pairs
+        ]
 
 
 def _no_relevance(store: VectorStore) -> InputError:
     return InputError(
         f"{type(store).__name__} has no relevance-score function: pass scores='raw' when "
-        "its raw score is a similarity (higher is better)",
+        "its raw score is a similarity (higher is better), or a relevance_score_fn",
         field="scores",
     )
 

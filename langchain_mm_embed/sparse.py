@@ -3,18 +3,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, ClassVar, Unpack
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 
 from mm_embed import EmbeddingResult
 from mm_embed import SparseVector as CoreSparseVector
-from mm_embed.errors import ConfigurationError, ResponseFormatError
-from mm_embed.pairing import DenseSparseCache
-from mm_embed.protocol import viking as proto
+from mm_embed.adapter_support import check_pairable
+from mm_embed.errors import ResponseFormatError
+from mm_embed.pairing import DenseSparsePairing
 
-from ._viking_base import Pairing, VikingSettings
+from ._viking_fields import _VikingEmbeddingsArgs, _VikingEmbeddingsFields
 from .viking import VikingEmbeddings
 
 try:  # the ``qdrant`` extra; without it the same interface comes from a local stand-in
@@ -22,13 +21,10 @@ try:  # the ``qdrant`` extra; without it the same interface comes from a local s
 except ImportError:  # pragma: no cover - covered by a subprocess test that hides it
     from ._sparse_types import SparseEmbeddings, SparseVector  # type: ignore[assignment]
 
-__all__ = ["SparseVector", "VikingSparseEmbeddings"]
-
-DEFAULT_CACHE_TTL = 60.0
-DEFAULT_CACHE_SIZE = 1024
+__all__ = ["VikingSparseEmbeddings"]
 
 
-class VikingSparseEmbeddings(VikingSettings, SparseEmbeddings):
+class VikingSparseEmbeddings(_VikingEmbeddingsFields, SparseEmbeddings):
     """VikingDB sparse (lexical) vectors for LangChain, e.g. for
     ``langchain_qdrant.QdrantVectorStore(..., retrieval_mode=RetrievalMode.HYBRID)``.
 
@@ -42,12 +38,13 @@ class VikingSparseEmbeddings(VikingSettings, SparseEmbeddings):
     ``doubao-embedding-and-m3``, ``doubao-embedding-large-and-m3``.
 
     One request for both vectors: build the sparse object with :meth:`from_dense` from a
-    :class:`VikingEmbeddings` of the same model. The two then share one client and a
-    short-lived cache (:class:`mm_embed.pairing.DenseSparseCache`); whichever embeds a
-    text first asks for dense and sparse together, the other reads its half from the
-    cache, and when both ask at once (``HybridRetriever.ainvoke``) the second waits for
+    :class:`VikingEmbeddings` of the same model. The two then hold one
+    :class:`~mm_embed.pairing.DenseSparsePairing` (their ``pairing`` field): whichever
+    embeds a text first asks for dense and sparse together, the other finds its half
+    held, and when both ask at once (``HybridRetriever.ainvoke``) the second waits for
     the first's request. A hybrid index or query costs one request, not two. A
-    standalone object asks for sparse vectors only.
+    standalone object asks for sparse vectors only; its ``dimension`` is the dense
+    dimension asked for alongside when paired.
 
     Example:
         .. code-block:: python
@@ -60,98 +57,47 @@ class VikingSparseEmbeddings(VikingSettings, SparseEmbeddings):
 
     model: str = Field(default="bge-m3", description="A Viking model with sparse vectors.")
 
-    if TYPE_CHECKING:
-        # The constructor as callers see it (secrets may be plain str); pydantic builds
-        # the real one from the fields. tests/langchain keep the two in step.
-        def __init__(
-            self,
-            *,
-            access_key: str | SecretStr | None = ...,
-            secret_key: str | SecretStr | None = ...,
-            token: str | SecretStr | None = ...,
-            base_url: str | None = ...,
-            region: str = ...,
-            model: str = ...,
-            model_version: str | None = ...,
-            batch_size: int | None = ...,
-            max_retries: int = ...,
-            timeout: float | None = ...,
-            max_concurrency: int = ...,
-            tokens_per_minute: int | None = ...,
-            images_per_second: float | None = ...,
-            show_progress_bar: bool = ...,
-        ) -> None: ...
+    _sparse: ClassVar[bool] = True
 
-    def _check_model(self) -> None:
-        proto.resolve_request(
-            model=self.model, model_version=self.model_version, return_sparse=True
-        )
+    if TYPE_CHECKING:
+
+        def __init__(self, **settings: Unpack[_VikingEmbeddingsArgs]) -> None: ...
 
     @classmethod
     def from_dense(
-        cls,
-        dense: VikingEmbeddings,
-        *,
-        cache_ttl: float = DEFAULT_CACHE_TTL,
-        cache_size: int = DEFAULT_CACHE_SIZE,
+        cls, dense: VikingEmbeddings, *, pairing: DenseSparsePairing | None = None
     ) -> VikingSparseEmbeddings:
-        """The sparse twin of ``dense``: same model and settings, one shared client, and
-        a cache that holds both vectors of each text for ``cache_ttl`` seconds after they
-        arrive (at most ``cache_size`` texts, least recently used dropped first), so
-        each text costs one request for both vectors. Only texts neither held nor being
-        fetched are sent; errors name indices of the caller's own list.
+        """The sparse twin of ``dense``: the same model and settings, and one
+        :class:`~mm_embed.pairing.DenseSparsePairing` handed to both (``pairing``, else
+        the one ``dense`` holds, else a new one with the defaults of
+        :data:`mm_embed.config.DEFAULTS`: both vectors of a text reused for 600 s, at
+        most 10,000 texts). From then on each text costs one request for both vectors,
+        whichever object asks first; errors name indices of the caller's own list.
 
-        From then on ``dense`` asks for both vectors of the texts it embeds (images and
-        other inputs are unaffected). Calling this again for the same ``dense`` reuses
-        the pairing. Raises ``ConfigurationError`` when ``dense.model`` has no sparse
-        vectors.
+        ``dense`` keeps the pairing (its ``pairing`` field) and asks for both vectors of
+        the texts it embeds (images and other inputs are unaffected). Raises
+        ``ConfigurationError`` when ``dense.model`` has no sparse vectors.
         """
-        if (
-            isinstance(cache_ttl, bool)
-            or not isinstance(cache_ttl, (int, float))
-            or not cache_ttl > 0
-        ):
-            raise ConfigurationError(f"cache_ttl must be > 0 seconds, got {cache_ttl!r}")
-        if isinstance(cache_size, bool) or not isinstance(cache_size, int) or cache_size < 1:
-            raise ConfigurationError(f"cache_size must be an integer >= 1, got {cache_size!r}")
-        spec = proto.get_model(dense.model)
-        if not spec.sparse:
-            raise ConfigurationError(
-                f"model {dense.model!r} has no sparse vectors; use one of: "
-                + ", ".join(name for name, s in proto.MODELS.items() if s.sparse)
-            )
-        settings = {name: getattr(dense, name) for name in VikingSettings.model_fields}
-        sparse = cls(**settings)
-        session = dense._session
-        current = session.pair
-        wanted = (dense.model, dense.model_version, dense.dimension)
-        if current is None or (current.model, current.model_version, current.dimension) != wanted:
-            cache = DenseSparseCache(ttl_seconds=cache_ttl, max_entries=cache_size)
-            session.pair = Pairing(*wanted, cache=cache)
-        sparse._session = session
-        return sparse
+        check_pairable(dense.model)
+        if pairing is None:  # not ``or``: an empty pairing is falsy (it has a length)
+            pairing = dense.pairing if dense.pairing is not None else DenseSparsePairing()
+        dense.pairing = pairing
+        return cls(**{name: getattr(dense, name) for name in _VikingEmbeddingsFields.model_fields})
 
     # ------------------------------------------------------------------ core vectors
 
-    def _options(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "model_version": self.model_version,
-            "return_dense": False,
-            "return_sparse": True,
-        }
+    def _core_sparse(self, texts: list[str]) -> list[CoreSparseVector]:
+        if self.pairing is not None:
+            return [entry.sparse for entry in self._pair_entries(texts)]
+        return _rows(self.client.embed(texts, **self._request(dense=False), return_dense=False))
 
-    def _core_sparse(self, texts: Sequence[str]) -> list[CoreSparseVector]:
-        pair = self._session.pair
-        if pair is None:
-            return _rows(self.client.embed(texts, **self._options()))
-        return [entry.sparse for entry in pair.entries(self.client, texts)]
-
-    async def _acore_sparse(self, texts: Sequence[str]) -> list[CoreSparseVector]:
-        pair = self._session.pair
-        if pair is None:
-            return _rows(await self.async_client.embed(texts, **self._options()))
-        return [entry.sparse for entry in await pair.aentries(self.async_client, texts)]
+    async def _acore_sparse(self, texts: list[str]) -> list[CoreSparseVector]:
+        if self.pairing is not None:
+            return [entry.sparse for entry in await self._apair_entries(texts)]
+        result = await self.async_client.embed(
+            texts, **self._request(dense=False), return_dense=False
+        )
+        return _rows(result)
 
     # ------------------------------------------------------------------ LangChain
 

@@ -4,23 +4,21 @@ text-image pairs and full-modal sequences."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Unpack
 
 from langchain_core.embeddings import Embeddings
-from pydantic import Field, SecretStr
 
 from mm_embed import FullModalItem, ImageItem, TextImageItem, VideoItem
-from mm_embed.inputs import ImageSource, TextItem, VikingItem
-from mm_embed.protocol import viking as proto
+from mm_embed.inputs import ImageSource, Item, TextItem
 
-from ._viking_base import VikingSettings
+from ._viking_fields import _VikingEmbeddingsArgs, _VikingEmbeddingsFields
 
 __all__ = ["VikingEmbeddings"]
 
 FullModalParts = Sequence[str | TextItem | ImageItem | VideoItem]
 
 
-class VikingEmbeddings(VikingSettings, Embeddings):
+class VikingEmbeddings(_VikingEmbeddingsFields, Embeddings):
     """VikingDB embedding v2 dense vectors for LangChain.
 
     Texts go through :meth:`embed_documents` / :meth:`embed_query`, images through
@@ -31,12 +29,18 @@ class VikingEmbeddings(VikingSettings, Embeddings):
     ``doubao-embedding-vision`` and ``bge-visualized-m3`` models; full-modal:
     ``doubao-embedding-vision`` version ``250615``).
 
-    Credentials: ``access_key`` / ``secret_key`` (``VOLC_ACCESSKEY`` / ``VOLC_SECRETKEY``)
-    for signed requests, or ``token`` (``VIKING_TOKEN``).
+    The model defaults to ``doubao-embedding-vision`` version ``250615`` (2048-d; not
+    the retiring 241215 the server picks when no version is sent). Credentials:
+    ``access_key`` / ``secret_key`` (optional ``session_token``) for signed requests, or
+    ``token``, as arguments or from the environment (:class:`mm_embed.config.EnvVar`);
+    settings and their defaults are :class:`mm_embed.adapter_support.VikingClientFields`. The
+    core client is built on first use and rebuilt when a setting changes; a copy builds
+    its own.
 
     Hybrid search: ``VikingSparseEmbeddings.from_dense(embeddings)`` gives the sparse
-    twin of a ``*-and-m3`` / ``bge-m3`` model; the pair asks the provider once per text
-    for both vectors.
+    twin of a ``*-and-m3`` / ``bge-m3`` model; the two share a
+    :class:`~mm_embed.pairing.DenseSparsePairing` (the ``pairing`` field) and ask the
+    provider once per text for both vectors.
 
     Example:
         .. code-block:: python
@@ -47,65 +51,24 @@ class VikingEmbeddings(VikingSettings, Embeddings):
             vectors = embeddings.embed_documents(["hello", "world"])
     """
 
-    model: str = Field(
-        default="doubao-embedding-vision", description="Viking embedding model name."
-    )
-    dimension: int | None = Field(
-        default=None, description="Reduced dense dimension, when the model offers one."
-    )
-
     if TYPE_CHECKING:
-        # The constructor as callers see it (secrets may be plain str); pydantic builds
-        # the real one from the fields. tests/langchain keep the two in step.
-        def __init__(
-            self,
-            *,
-            access_key: str | SecretStr | None = ...,
-            secret_key: str | SecretStr | None = ...,
-            token: str | SecretStr | None = ...,
-            base_url: str | None = ...,
-            region: str = ...,
-            model: str = ...,
-            model_version: str | None = ...,
-            dimension: int | None = ...,
-            batch_size: int | None = ...,
-            max_retries: int = ...,
-            timeout: float | None = ...,
-            max_concurrency: int = ...,
-            tokens_per_minute: int | None = ...,
-            images_per_second: float | None = ...,
-            show_progress_bar: bool = ...,
-        ) -> None: ...
 
-    def _check_model(self) -> None:
-        proto.resolve_request(
-            model=self.model, model_version=self.model_version, dimension=self.dimension
-        )
+        def __init__(self, **settings: Unpack[_VikingEmbeddingsArgs]) -> None: ...
 
-    def _options(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "model_version": self.model_version,
-            "dimension": self.dimension,
-            "return_dense": True,
-            "return_sparse": False,
-        }
+    def _embed(self, inputs: Sequence[Item]) -> list[list[float]]:
+        return self.client.embed(inputs, **self._request(), return_sparse=False).as_float_lists()
 
-    def _embed(self, inputs: Sequence[VikingItem]) -> list[list[float]]:
-        return self.client.embed(inputs, **self._options()).as_float_lists()
-
-    async def _aembed(self, inputs: Sequence[VikingItem]) -> list[list[float]]:
-        result = await self.async_client.embed(inputs, **self._options())
+    async def _aembed(self, inputs: Sequence[Item]) -> list[list[float]]:
+        result = await self.async_client.embed(inputs, **self._request(), return_sparse=False)
         return result.as_float_lists()
 
     # ------------------------------------------------------------------ texts
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Dense vectors, one per text, in order."""
-        pair = self._session.pair
-        if pair is None:
+        if self.pairing is None:
             return self._embed(texts)
-        return [entry.dense_list() for entry in pair.entries(self.client, texts)]
+        return [entry.dense_list() for entry in self._pair_entries(texts)]
 
     def embed_query(self, text: str) -> list[float]:
         """The dense vector of one text (Viking embeds queries and documents alike)."""
@@ -113,10 +76,9 @@ class VikingEmbeddings(VikingSettings, Embeddings):
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         """Async twin of :meth:`embed_documents` (asyncio I/O, no thread pool)."""
-        pair = self._session.pair
-        if pair is None:
+        if self.pairing is None:
             return await self._aembed(texts)
-        return [entry.dense_list() for entry in await pair.aentries(self.async_client, texts)]
+        return [entry.dense_list() for entry in await self._apair_entries(texts)]
 
     async def aembed_query(self, text: str) -> list[float]:
         """Async twin of :meth:`embed_query`."""
@@ -157,5 +119,5 @@ class VikingEmbeddings(VikingSettings, Embeddings):
         return await self._aembed(_full_modal_items(sequences))
 
 
-def _full_modal_items(sequences: Sequence[FullModalParts | FullModalItem]) -> list[VikingItem]:
+def _full_modal_items(sequences: Sequence[FullModalParts | FullModalItem]) -> list[Item]:
     return [s if isinstance(s, FullModalItem) else FullModalItem(parts=s) for s in sequences]

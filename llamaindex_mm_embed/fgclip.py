@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, ClassVar, Literal
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, ClassVar, Literal, Unpack
 
 from llama_index.core.base.embeddings.base import Embedding
-from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr, SecretStr
+from llama_index.core.bridge.pydantic import Field, SecretStr
 from llama_index.core.embeddings import MultiModalEmbedding
 
-from mm_embed import AsyncFGClipClient, ConfigurationError, EmbeddingResult, FGClipClient
+from mm_embed import EmbeddingResult
+from mm_embed.adapter_support import FGClipClientFields, FGClipClientSettings
+from mm_embed.config import EnvVar
 from mm_embed.inputs import Box, ImageSource
-from mm_embed.protocol import fgclip as proto
+from mm_embed.providers.fgclip import DEFAULT_MODEL, MAX_ITEMS, MAX_TEXT_TOKENS
 
-from ._common import AdapterBase, BatchedHooks, ClientSlot, dense_rows, env_secret
+from ._framework import BatchedHooks, _BaseEmbeddingArgs
 
 __all__ = ["FGClipEmbedding"]
 
+EmbeddingType = Literal["float", "int8", "uint8"]
+Truncate = Literal["none", "start"]
 
-class FGClipEmbedding(AdapterBase, BatchedHooks, MultiModalEmbedding):
+
+class FGClipEmbedding(FGClipClientFields, BatchedHooks, MultiModalEmbedding):
     """360 FG-CLIP embeddings for LlamaIndex: texts, queries and images in one space,
     plus region (box) features and the texts' *local* features that match them.
 
@@ -27,101 +32,57 @@ class FGClipEmbedding(AdapterBase, BatchedHooks, MultiModalEmbedding):
     go to the core client whole; it splits them into wire-sized requests (at most
     ``embed_batch_size``, capped at the provider's 32) and runs them concurrently.
 
-    The API key comes from ``api_key`` or ``FGCLIP_API_KEY`` and never appears in
-    ``repr``, ``to_dict()`` / ``to_json()`` or pickles. Client settings are read when
-    the first call builds the core client.
+    The API key comes from ``api_key`` or the environment (:class:`mm_embed.config.EnvVar`)
+    and never appears in ``repr``, ``to_dict()`` / ``to_json()`` or pickles. Client
+    settings and their defaults are :class:`mm_embed.adapter_support.FGClipClientFields`'s;
+    the core client is built on first use and rebuilt when a setting changes (a copy
+    builds its own).
 
     Example::
 
-        embed = FGClipEmbedding()  # FGCLIP_API_KEY, FGCLIP_BASE_URL from the environment
+        embed = FGClipEmbedding()  # key and endpoint from the environment
         vector = embed.get_query_embedding("a red circle")
         image_vector = embed.get_image_embedding("photo.png")
         boxes = embed.get_image_box_embeddings("photo.png", [[10, 10, 50, 50]])
     """
 
-    model_config = ConfigDict(extra="forbid")
-
-    _secret_fields: ClassVar[tuple[str, ...]] = ("api_key",)
-
-    model_name: str = Field(
-        default=proto.MODEL, description="The FG-CLIP model (the API serves one: fg-clip)."
-    )
-    embed_batch_size: int = Field(
-        default=proto.MAX_ITEMS,
-        gt=0,
-        le=2048,
-        description="Inputs per wire request (default and cap: the provider's 32).",
-    )
     api_key: SecretStr | None = Field(
         default=None,
         exclude=True,
         repr=False,
-        description="The API key; defaults to FGCLIP_API_KEY. Never serialised.",
+        description=f"The API key; defaults to {EnvVar.FGCLIP_API_KEY}. Never serialised.",
     )
-    base_url: str | None = Field(
-        default=None,
-        description="Defaults to FGCLIP_BASE_URL, else https://api.research.360.cn.",
+    model_name: str = Field(
+        default=DEFAULT_MODEL, description="The FG-CLIP model (the API serves fg-clip)."
     )
-    embedding_type: Literal["float", "int8", "uint8"] = Field(
+    embed_batch_size: int = Field(
+        default=MAX_ITEMS,
+        gt=0,
+        le=2048,
+        description="Inputs per wire request (default and cap: the provider's 32).",
+    )
+    embedding_type: EmbeddingType = Field(
         default="float",
         description="The vector type asked for; int8/uint8 are returned cast to float.",
     )
-    truncate: Literal["none", "start"] = Field(
+    truncate: Truncate = Field(
         default="none",
-        description="none: a text over 196 tokens is an error; start: keep its first 196.",
+        description=f"none: a text over {MAX_TEXT_TOKENS} tokens is an error; start: keep "
+        "its start.",
     )
-    timeout: float = Field(default=60.0, gt=0, description="Seconds per wire request.")
-    max_retries: int = Field(default=3, ge=0, description="Retries per wire request.")
-    max_concurrency: int = Field(default=4, ge=1, description="Wire requests in flight.")
 
-    _clients: ClientSlot[FGClipClient, AsyncFGClipClient] = PrivateAttr(default_factory=ClientSlot)
+    _client_renames: ClassVar[Mapping[str, str]] = {
+        "max_batch_size": "embed_batch_size",
+        "model": "model_name",
+    }
+
+    if TYPE_CHECKING:
+
+        def __init__(self, **settings: Unpack[_FGClipEmbeddingArgs]) -> None: ...
 
     @classmethod
     def class_name(cls) -> str:
         return "FGClipEmbedding"
-
-    def _load_secrets(self, *, strict: bool) -> None:
-        self.api_key = env_secret(self.api_key, "FGCLIP_API_KEY")
-        if strict and self.api_key is None:
-            raise ConfigurationError(
-                "FG-CLIP API key missing: pass api_key=... or set FGCLIP_API_KEY"
-            )
-
-    def _validate_settings(self) -> None:
-        if self.model_name != proto.MODEL:
-            raise ConfigurationError(
-                f"model_name must be {proto.MODEL!r} (the only FG-CLIP model), got {self.model_name!r}"
-            )
-
-    # ------------------------------------------------------------------ clients
-
-    def _client_options(self) -> dict[str, Any]:
-        return {
-            "api_key": self.api_key,
-            "base_url": self.base_url,
-            "timeout": self.timeout,
-            "max_retries": self.max_retries,
-            "max_concurrency": self.max_concurrency,
-            "max_batch_size": self.embed_batch_size,
-        }
-
-    @property
-    def client(self) -> FGClipClient:
-        """The blocking core client (built on first use), for anything not wrapped here."""
-        return self._clients.sync(lambda: FGClipClient(**self._client_options()))
-
-    @property
-    def async_client(self) -> AsyncFGClipClient:
-        """The async core client of the running event loop (built on first use)."""
-        return self._clients.for_running_loop(lambda: AsyncFGClipClient(**self._client_options()))
-
-    def close(self) -> None:
-        """Close the blocking client's connections (a later call opens new ones)."""
-        self._clients.close()
-
-    async def aclose(self) -> None:
-        """Close the running loop's async client (a later call opens a new one)."""
-        await self._clients.aclose()
 
     # ------------------------------------------------------------------ texts
 
@@ -129,25 +90,25 @@ class FGClipEmbedding(AdapterBase, BatchedHooks, MultiModalEmbedding):
         result = self.client.embed_texts(
             texts, embedding_types=(self.embedding_type,), truncate=self.truncate, text_box=local
         )
-        return dense_rows(result, self.embedding_type)
+        return result.as_float_lists(self.embedding_type)
 
     async def _atexts(self, texts: Sequence[str], *, local: bool = False) -> list[Embedding]:
         result = await self.async_client.embed_texts(
             texts, embedding_types=(self.embedding_type,), truncate=self.truncate, text_box=local
         )
-        return dense_rows(result, self.embedding_type)
+        return result.as_float_lists(self.embedding_type)
 
     # ------------------------------------------------------------------ images
 
     def _images(self, images: Sequence[ImageSource]) -> list[Embedding]:
         result = self.client.embed_images(images, embedding_types=(self.embedding_type,))
-        return dense_rows(result, self.embedding_type)
+        return result.as_float_lists(self.embedding_type)
 
     async def _aimages(self, images: Sequence[ImageSource]) -> list[Embedding]:
         result = await self.async_client.embed_images(
             images, embedding_types=(self.embedding_type,)
         )
-        return dense_rows(result, self.embedding_type)
+        return result.as_float_lists(self.embedding_type)
 
     # ------------------------------------------------------------------ regions
 
@@ -200,5 +161,10 @@ class FGClipEmbedding(AdapterBase, BatchedHooks, MultiModalEmbedding):
 
 
 def _per_input(result: EmbeddingResult, n: int, embedding_type: str) -> list[list[Embedding]]:
-    rows = dense_rows(result, embedding_type)
+    rows = result.as_float_lists(embedding_type)
     return [[rows[int(r)] for r in result.rows_for_input(i)] for i in range(n)]
+
+
+class _FGClipEmbeddingArgs(FGClipClientSettings, _BaseEmbeddingArgs, total=False):
+    embedding_type: EmbeddingType
+    truncate: Truncate

@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 from llama_index.core.base.embeddings.base_sparse import SparseEmbedding
 
 from mm_embed import ConfigurationError
-from mm_embed.protocol import viking as proto
+from mm_embed.adapter_support import check_pairable
+from mm_embed.pairing import DenseSparsePairing
 
-from ._viking_settings import VikingSettings
-from .hybrid import DenseSparsePair
+from ._viking_fields import _VikingEmbeddingFields
 from .sparse import VikingSparseEmbedding
 from .viking import VikingEmbedding
 
@@ -55,49 +55,43 @@ def viking_hybrid_fns(
     dense_model: VikingEmbedding,
     sparse_model: VikingSparseEmbedding | None = None,
     *,
-    ttl_seconds: float = 600.0,
-    max_entries: int = 10_000,
+    pairing: DenseSparsePairing | None = None,
 ) -> tuple[SparseEncoderFn, SparseEncoderFn]:
     """``(sparse_doc_fn, sparse_query_fn)`` whose sparse vectors come from the same Viking
     model as ``dense_model``'s dense ones, asking the provider **once per text** for both.
 
-    ``dense_model`` (and ``sparse_model``, built from ``dense_model``'s settings when
-    omitted) are paired through a :class:`DenseSparsePair`: from now on a text call of
-    either one requests dense and sparse vectors together, a call for a text already
-    being requested waits for that request, and both vectors are kept for
-    ``ttl_seconds`` (at most ``max_entries`` texts). Use ``dense_model`` as the index's
-    ``embed_model`` and pass the functions to ``QdrantVectorStore(enable_hybrid=True)``.
-    ``max_entries`` must hold one insert batch of the index (``insert_batch_size``,
-    2048 by default) for the store's sparse calls to find every text; each held text
-    takes about 10-25 KiB.
+    ``dense_model`` and ``sparse_model`` (built from ``dense_model``'s settings when
+    omitted) get one :class:`~mm_embed.pairing.DenseSparsePairing` in their ``pairing``
+    field: ``pairing``, else the one ``dense_model`` holds, else a new one with the
+    defaults of :data:`mm_embed.config.DEFAULTS` (both vectors of a text reused for
+    600 s, at most 10,000 texts, which holds one insert batch of an index: 2,048 by
+    default). From then on a text call of either requests dense and sparse vectors
+    together, and a call for a text already being requested waits for that request. Use
+    ``dense_model`` as the index's ``embed_model`` and pass the functions to
+    ``QdrantVectorStore(enable_hybrid=True)``. A given ``sparse_model`` without a
+    ``dimension`` takes ``dense_model``'s (the pair asks for it in each request).
 
     Raises :class:`mm_embed.ConfigurationError` when the model has no sparse vectors or
-    the two models differ in model, version or endpoint.
+    the two models differ in model, version, dimension or endpoint.
     """
-    spec = proto.get_model(dense_model.model_name)
-    if not spec.sparse:
-        raise ConfigurationError(
-            f"model {dense_model.model_name!r} has no sparse vectors; pick one of "
-            + ", ".join(name for name, m in proto.MODELS.items() if m.sparse)
-        )
+    check_pairable(dense_model.model_name)
     if sparse_model is None:
-        settings = {name: getattr(dense_model, name) for name in VikingSettings.model_fields}
-        sparse_model = VikingSparseEmbedding(
-            **settings,
-            model_name=dense_model.model_name,
-            embed_batch_size=dense_model.embed_batch_size,
-        )
+        settings = {
+            name: getattr(dense_model, name) for name in _VikingEmbeddingFields.model_fields
+        }
+        sparse_model = VikingSparseEmbedding(**settings)
     else:
-        for name in ("model_name", "model_version", "base_url"):
+        if sparse_model.dimension is None:
+            sparse_model.dimension = dense_model.dimension
+        for name in ("model_name", "model_version", "dimension", "base_url"):
             if getattr(sparse_model, name) != getattr(dense_model, name):
                 raise ConfigurationError(
                     f"dense and sparse models differ in {name} "
                     f"({getattr(dense_model, name)!r} vs {getattr(sparse_model, name)!r}): "
                     "one call cannot serve both; use qdrant_sparse_fns(sparse_model) instead"
                 )
-    pair = dense_model._pair or DenseSparsePair(
-        dense_model, ttl_seconds=ttl_seconds, max_entries=max_entries
-    )
-    dense_model._pair = pair
-    sparse_model._pair = pair
+    if pairing is None:  # not ``or``: an empty pairing is falsy (it has a length)
+        pairing = dense_model.pairing if dense_model.pairing is not None else DenseSparsePairing()
+    dense_model.pairing = pairing
+    sparse_model.pairing = pairing
     return qdrant_sparse_fns(sparse_model)

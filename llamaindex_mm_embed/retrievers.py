@@ -4,7 +4,7 @@
   :func:`mm_embed.hybrid.fuse` and honours ``weights`` in every mode (LlamaIndex's own
   ``QueryFusionRetriever`` ignores them in reciprocal-rank mode), sync and async, with
   documented tie-breaking and a ``top_k``.
-* :class:`HybridStoreRetriever` wraps a core hybrid store
+* :class:`HybridStoreNodeRetriever` wraps a core hybrid store
   (:class:`~mm_embed.hybrid.QdrantHybrid`, :class:`~mm_embed.hybrid.MilvusHybrid`):
   one provider request per query for both vector kinds, fusion in the database or with
   :func:`fuse`.
@@ -25,7 +25,7 @@ from mm_embed.errors import InputError
 from mm_embed.hybrid import FUSION_METHODS, FusionMethod, Hit, HybridStore, fuse
 from mm_embed.hybrid.store import SearchMode, StoreFusion
 
-__all__ = ["HybridStoreRetriever", "WeightedFusionRetriever"]
+__all__ = ["HybridStoreNodeRetriever", "WeightedFusionRetriever"]
 
 
 class WeightedFusionRetriever(BaseRetriever):
@@ -115,8 +115,9 @@ class WeightedFusionRetriever(BaseRetriever):
         return [NodeWithScore(node=first[node_id].node, score=score) for node_id, score in fused]
 
 
-class HybridStoreRetriever(BaseRetriever):
-    """A LlamaIndex retriever over a core hybrid store.
+class HybridStoreNodeRetriever(BaseRetriever):
+    """A LlamaIndex retriever over a core hybrid store, returning nodes (LangChain's
+    twin, returning documents, is ``langchain_mm_embed.HybridStoreRetriever``).
 
     Search options (``top_k``, ``mode``, ``fusion``, ``k``, ``weights``,
     ``client_side``, ``candidates``) are those of

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, Unpack
 
 from llama_index.core.base.embeddings.base_sparse import BaseSparseEmbedding, SparseEmbedding
-from llama_index.core.bridge.pydantic import Field, PrivateAttr
 
-from mm_embed.protocol import viking as proto
+from mm_embed import EmbeddingResult
+from mm_embed.adapter_support import VikingClientSettings
+from mm_embed.errors import ResponseFormatError
 
-from ._common import sparse_rows
-from ._viking_settings import VikingSettings
-from .hybrid import DenseSparsePair
+from ._framework import _SparseEmbeddingArgs
+from ._viking_fields import _VikingEmbeddingFields, _VikingModelArgs
 
 __all__ = ["VikingSparseEmbedding"]
 
 
-class VikingSparseEmbedding(VikingSettings, BaseSparseEmbedding):
+class VikingSparseEmbedding(_VikingEmbeddingFields, BaseSparseEmbedding):
     """Sparse vectors of a Viking model that has them (``bge-m3``,
     ``doubao-embedding-and-m3``, ``doubao-embedding-large-and-m3``,
     ``bge-large-zh-and-m3``), as ``{index: weight}``.
@@ -25,9 +25,10 @@ class VikingSparseEmbedding(VikingSettings, BaseSparseEmbedding):
     The provider's token keys map to integer indices with the core's documented, stable
     mapping (:func:`mm_embed.sparse_index`: numeric token ids keep their value, other
     tokens hash into ``[2**30, 2**31)``), so indices agree across processes and runs.
-    Only sparse vectors are requested, unless the model is paired with a dense
-    :class:`VikingEmbedding` of the same model (see :func:`viking_hybrid_fns`), which
-    makes one call serve both.
+    Only sparse vectors are requested, unless the model holds a ``pairing`` with a
+    dense :class:`VikingEmbedding` of the same model (see :func:`viking_hybrid_fns`),
+    which makes one request serve both; ``dimension`` is then the dense dimension asked
+    for alongside.
 
     Example::
 
@@ -35,57 +36,31 @@ class VikingSparseEmbedding(VikingSettings, BaseSparseEmbedding):
         weights = sparse.get_query_embedding("red circle")   # {index: weight}
     """
 
-    _secret_fields: ClassVar[tuple[str, ...]] = VikingSettings._secret_fields
+    _sparse: ClassVar[bool] = True
 
-    model_name: str = Field(
-        default="bge-m3", description="A Viking embedding model that returns sparse vectors."
-    )
-    embed_batch_size: int = Field(
-        default=proto.MAX_ITEMS,
-        gt=0,
-        le=2048,
-        description="Inputs per wire request (default and cap: the provider's 100).",
-    )
+    if TYPE_CHECKING:
 
-    _pair: DenseSparsePair | None = PrivateAttr(default=None)
+        def __init__(self, **settings: Unpack[_VikingSparseEmbeddingArgs]) -> None: ...
 
     @classmethod
     def class_name(cls) -> str:
         return "VikingSparseEmbedding"
 
-    def _validate_settings(self) -> None:
-        proto.resolve_request(
-            model=self.model_name,
-            model_version=self.model_version,
-            return_dense=False,
-            return_sparse=True,
-        )
-
     def _texts(self, texts: Sequence[str]) -> list[SparseEmbedding]:
-        pair = self._pair
-        if pair is not None:
-            return pair.texts("sparse", self.client, texts)
-        result = self.client.embed(
-            texts,
-            model=self.model_name,
-            model_version=self.model_version,
-            return_dense=False,
-            return_sparse=True,
-        )
-        return sparse_rows(result)
+        if self.pairing is not None:
+            return [entry.sparse.to_dict() for entry in self._pair_entries(texts)]
+        result = self.client.embed(texts, **self._request(dense=False), return_dense=False)
+        return _sparse_rows(result)
 
     async def _atexts(self, texts: Sequence[str]) -> list[SparseEmbedding]:
-        pair = self._pair
-        if pair is not None:
-            return await pair.atexts("sparse", self.async_client, texts)
+        if self.pairing is not None:
+            return [entry.sparse.to_dict() for entry in await self._apair_entries(texts)]
         result = await self.async_client.embed(
-            texts,
-            model=self.model_name,
-            model_version=self.model_version,
-            return_dense=False,
-            return_sparse=True,
+            texts, **self._request(dense=False), return_dense=False
         )
-        return sparse_rows(result)
+        return _sparse_rows(result)
+
+    # LlamaIndex's sparse hooks, all through the two batch methods above.
 
     def _get_query_embedding(self, query: str) -> SparseEmbedding:
         return self._texts([query])[0]
@@ -104,3 +79,16 @@ class VikingSparseEmbedding(VikingSettings, BaseSparseEmbedding):
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[SparseEmbedding]:
         return await self._atexts(texts)
+
+
+def _sparse_rows(result: EmbeddingResult) -> list[SparseEmbedding]:
+    """Sparse rows as ``{index: weight}`` with the core's stable token -> index mapping."""
+    if result.sparse is None:
+        raise ResponseFormatError("the provider returned no sparse vectors")
+    return [vector.to_dict() for vector in result.sparse]
+
+
+class _VikingSparseEmbeddingArgs(
+    VikingClientSettings, _SparseEmbeddingArgs, _VikingModelArgs, total=False
+):
+    pass

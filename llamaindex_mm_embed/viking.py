@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Unpack
 
 from llama_index.core.base.embeddings.base import Embedding
-from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.bridge.pydantic import Field
 from llama_index.core.embeddings import MultiModalEmbedding
 
 from mm_embed import FullModalItem, ImageItem, TextImageItem, VideoItem
-from mm_embed.inputs import ImageSource, TextItem, VikingItem
-from mm_embed.protocol import viking as proto
+from mm_embed.adapter_support import VikingClientSettings
+from mm_embed.inputs import ImageSource, Item, TextItem
+from mm_embed.providers.viking.catalogue import ADAPTER_DEFAULT_MODEL
 
-from ._common import BatchedHooks, ImageType, dense_rows
-from ._viking_settings import VikingSettings
-from .hybrid import DenseSparsePair
+from ._framework import BatchedHooks, ImageType, _BaseEmbeddingArgs
+from ._viking_fields import _VikingEmbeddingFields, _VikingModelArgs
 
 __all__ = ["FullModalPart", "VikingEmbedding"]
 
@@ -23,7 +23,7 @@ __all__ = ["FullModalPart", "VikingEmbedding"]
 FullModalPart = str | TextItem | ImageItem | VideoItem
 
 
-class VikingEmbedding(VikingSettings, BatchedHooks, MultiModalEmbedding):
+class VikingEmbedding(_VikingEmbeddingFields, BatchedHooks, MultiModalEmbedding):
     """Viking embedding v2 dense vectors for LlamaIndex: texts, queries, images
     (``doubao-embedding-vision``, ``bge-visualized-m3``), text-image pairs and
     full-modal sequences (text + image + video, ``doubao-embedding-vision`` 250615).
@@ -33,77 +33,54 @@ class VikingEmbedding(VikingSettings, BatchedHooks, MultiModalEmbedding):
     client whole; it splits them into wire-sized requests (at most ``embed_batch_size``,
     capped at the provider's 100), keeps the token and image budgets and retries.
 
-    The model, version and dimension are checked against the provider's catalogue at
-    construction. Credentials never appear in ``repr``, ``to_dict()`` / ``to_json()``
-    or pickles (see :class:`VikingSettings` for where they come from).
+    The model defaults to ``doubao-embedding-vision`` version ``250615`` (2048-d; not
+    the retiring 241215 the server picks when no version is sent). The model, version
+    and dimension are checked against the provider's catalogue at construction.
+    Credentials never appear in ``repr``, ``to_dict()`` / ``to_json()`` or pickles;
+    settings and defaults are :class:`mm_embed.adapter_support.VikingClientFields`'s.
+    With ``pairing`` (see :func:`~llamaindex_mm_embed.viking_hybrid_fns`) texts are
+    embedded with their sparse vectors in one request.
 
     Example::
 
-        embed = VikingEmbedding(model_name="doubao-embedding-vision", model_version="250615")
+        embed = VikingEmbedding()  # doubao-embedding-vision 250615
         Settings.embed_model = embed
         vector = embed.get_query_embedding("a red circle")
         pair = embed.get_text_image_embedding("a red circle", "photo.png")
     """
 
-    _secret_fields: ClassVar[tuple[str, ...]] = VikingSettings._secret_fields
-
     model_name: str = Field(
-        default="doubao-embedding-vision", description="The Viking embedding model."
-    )
-    dimension: int | None = Field(
-        default=None,
-        description="A reduced dense dimension the model offers; None: its full dimension.",
-    )
-    embed_batch_size: int = Field(
-        default=proto.MAX_ITEMS,
-        gt=0,
-        le=2048,
-        description="Inputs per wire request (default and cap: the provider's 100).",
+        default=ADAPTER_DEFAULT_MODEL, description="The Viking embedding model."
     )
 
-    _pair: DenseSparsePair | None = PrivateAttr(default=None)
+    if TYPE_CHECKING:
+
+        def __init__(self, **settings: Unpack[_VikingEmbeddingArgs]) -> None: ...
 
     @classmethod
     def class_name(cls) -> str:
         return "VikingEmbedding"
 
-    def _validate_settings(self) -> None:
-        proto.resolve_request(
-            model=self.model_name,
-            model_version=self.model_version,
-            dimension=self.dimension,
-            return_sparse=False,
-        )
-
-    def _request(self) -> dict[str, Any]:
-        return {
-            "model": self.model_name,
-            "model_version": self.model_version,
-            "dimension": self.dimension,
-        }
-
     # ------------------------------------------------------------------ any input
 
-    def _embed(self, items: Sequence[VikingItem]) -> list[Embedding]:
-        return dense_rows(self.client.embed(items, **self._request(), return_sparse=False))
+    def _embed(self, items: Sequence[Item]) -> list[Embedding]:
+        return self.client.embed(items, **self._request(), return_sparse=False).as_float_lists()
 
-    async def _aembed(self, items: Sequence[VikingItem]) -> list[Embedding]:
+    async def _aembed(self, items: Sequence[Item]) -> list[Embedding]:
         result = await self.async_client.embed(items, **self._request(), return_sparse=False)
-        return dense_rows(result)
+        return result.as_float_lists()
 
     # ------------------------------------------------------------------ texts
 
     def _texts(self, texts: Sequence[str]) -> list[Embedding]:
-        pair = self._pair
-        if pair is None:
+        if self.pairing is None:
             return self._embed(texts)
-        return pair.texts("dense", self.client, texts)
+        return [entry.dense_list() for entry in self._pair_entries(texts)]
 
     async def _atexts(self, texts: Sequence[str]) -> list[Embedding]:
-        pair = self._pair
-        if pair is None:
+        if self.pairing is None:
             return await self._aembed(texts)
-        return await pair.atexts("dense", self.async_client, texts)
+        return [entry.dense_list() for entry in await self._apair_entries(texts)]
 
     # ------------------------------------------------------------------ images
 
@@ -158,3 +135,7 @@ class VikingEmbedding(VikingSettings, BatchedHooks, MultiModalEmbedding):
     ) -> list[Embedding]:
         """Async twin of :meth:`get_full_modal_embeddings`."""
         return await self._aembed([FullModalItem(parts) for parts in sequences])
+
+
+class _VikingEmbeddingArgs(VikingClientSettings, _BaseEmbeddingArgs, _VikingModelArgs, total=False):
+    pass

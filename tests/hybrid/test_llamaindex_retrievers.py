@@ -18,7 +18,7 @@ from pymilvus import MilvusClient
 from qdrant_client import AsyncQdrantClient, QdrantClient
 
 from llamaindex_mm_embed import VikingEmbedding, viking_hybrid_fns
-from llamaindex_mm_embed.retrievers import HybridStoreRetriever, WeightedFusionRetriever
+from llamaindex_mm_embed.retrievers import HybridStoreNodeRetriever, WeightedFusionRetriever
 from mm_embed import VikingClient
 from mm_embed.errors import InputError
 from mm_embed.hybrid import MilvusHybrid, QdrantHybrid, fuse
@@ -238,13 +238,15 @@ def test_store_retriever_over_qdrant_and_milvus(
     try:
         for store in stores:
             store.add_texts(TEXTS[16:34], ids=IDS[16:34], metadatas=[{"n": i} for i in range(18)])
-            retriever = HybridStoreRetriever(store, top_k=3)
+            retriever = HybridStoreNodeRetriever(store, top_k=3)
             emu.clear_log()
             hits = retriever.retrieve("OOMKilled memory limit")
             assert [r.items for r in embedded(emu)] == [1]
             assert hits[0].node.node_id == "k8s-08" and hits[0].node.metadata == {"n": 7}
             assert hits[0].node.get_content() == TEXTS[23] and len(hits) == 3
-            dense_only = HybridStoreRetriever(store, top_k=2, mode="dense").retrieve("OOMKilled")
+            dense_only = HybridStoreNodeRetriever(store, top_k=2, mode="dense").retrieve(
+                "OOMKilled"
+            )
             assert len(dense_only) == 2
     finally:
         milvus.close()
@@ -253,7 +255,9 @@ def test_store_retriever_over_qdrant_and_milvus(
 async def test_store_retriever_async(viking: VikingClient) -> None:
     store = QdrantHybrid.from_viking(QdrantClient(":memory:"), "li", viking)
     store.add_texts(TEXTS[:10], ids=IDS[:10])
-    hits = await HybridStoreRetriever(store, top_k=2, fusion="dbsf").aretrieve("sourdough starter")
+    hits = await HybridStoreNodeRetriever(store, top_k=2, fusion="dbsf").aretrieve(
+        "sourdough starter"
+    )
     assert hits[0].node.node_id == "bread-01"
     with pytest.raises(InputError, match="QdrantHybrid or MilvusHybrid"):
-        HybridStoreRetriever(object())  # type: ignore[arg-type]
+        HybridStoreNodeRetriever(object())  # type: ignore[arg-type]

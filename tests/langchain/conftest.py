@@ -9,25 +9,17 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from langchain_mm_embed import FGClipEmbeddings, VikingEmbeddings
+from mm_embed.config import EnvVar
 
 if TYPE_CHECKING:
     from mm_embed.emulator import Emulator
-
-PROVIDER_ENV = (
-    "FGCLIP_API_KEY",
-    "FGCLIP_BASE_URL",
-    "VOLC_ACCESSKEY",
-    "VOLC_SECRETKEY",
-    "VIKING_TOKEN",
-    "VIKING_BASE_URL",
-)
 
 
 @pytest.fixture(autouse=True)
 def _clean_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Credentials in the developer's shell must not change what these tests see."""
-    for name in PROVIDER_ENV:
-        monkeypatch.delenv(name, raising=False)
+    for variable in EnvVar:
+        monkeypatch.delenv(variable, raising=False)
 
 
 @pytest.fixture

@@ -61,7 +61,11 @@ class TestVikingUnit(EmbeddingsUnitTests):
         )
 
 
-class TestFGClipIntegration(EmbeddingsIntegrationTests):
+class OnTheEmulator:
+    """Integration suites run against a fresh emulator per test (``self.emu``)."""
+
+    emu: Emulator
+
     @pytest.fixture(autouse=True)
     def _server(self, emulator: Emulator, request: pytest.FixtureRequest) -> Iterator[None]:
         self.emu = emulator
@@ -70,6 +74,8 @@ class TestFGClipIntegration(EmbeddingsIntegrationTests):
             # The test passed against the emulator, not against something else.
             assert emulator.counters.get("status:200", 0) >= 1
 
+
+class TestFGClipIntegration(OnTheEmulator, EmbeddingsIntegrationTests):
     @property
     def embeddings_class(self) -> type[FGClipEmbeddings]:
         return FGClipEmbeddings
@@ -79,15 +85,7 @@ class TestFGClipIntegration(EmbeddingsIntegrationTests):
         return {"api_key": self.emu.api_key, "base_url": self.emu.url, "max_retries": 0}
 
 
-class TestVikingIntegration(EmbeddingsIntegrationTests):
-    @pytest.fixture(autouse=True)
-    def _server(self, emulator: Emulator, request: pytest.FixtureRequest) -> Iterator[None]:
-        self.emu = emulator
-        yield
-        if "model" in request.fixturenames:
-            # The test passed against the emulator, not against something else.
-            assert emulator.counters.get("status:200", 0) >= 1
-
+class TestVikingIntegration(OnTheEmulator, EmbeddingsIntegrationTests):
     @property
     def embeddings_class(self) -> type[VikingEmbeddings]:
         return VikingEmbeddings

@@ -14,10 +14,11 @@ import pytest
 from langchain_qdrant import SparseEmbeddings
 from langchain_qdrant import SparseVector as QdrantSparseVector
 
-from langchain_mm_embed import SparseVector, VikingEmbeddings, VikingSparseEmbeddings
+from langchain_mm_embed import VikingEmbeddings, VikingSparseEmbeddings
 from mm_embed import AsyncVikingClient, FullModalItem, ImageItem, VideoItem, sparse_index
 from mm_embed.emulator import sample_png
 from mm_embed.errors import InputError, InternalServerError
+from mm_embed.pairing import DenseSparsePairing
 
 if TYPE_CHECKING:
     from mm_embed.emulator import Emulator
@@ -50,12 +51,29 @@ def test_texts_with_model_and_dimension(
 
 
 def test_model_version_is_sent(viking_settings: dict[str, Any]) -> None:
-    old = VikingEmbeddings(model="doubao-embedding-vision", **viking_settings)
+    old = VikingEmbeddings(
+        model="doubao-embedding-vision", model_version="241215", **viking_settings
+    )
     new = VikingEmbeddings(
         model="doubao-embedding-vision", model_version="250615", dimension=1024, **viking_settings
     )
-    assert len(old.embed_query("hello")) == 3072
+    assert len(old.embed_query("hello")) == 3072  # warned once per process: being retired
     assert len(new.embed_query("hello")) == 1024
+
+
+def test_default_model_is_the_current_vision_version(
+    emulator: Emulator, viking_settings: dict[str, Any]
+) -> None:
+    """Not the retiring 241215 (3072-d) the server picks when no version is sent."""
+    for emb in (
+        VikingEmbeddings(**viking_settings),
+        VikingEmbeddings(model="doubao-embedding-vision", **viking_settings),
+    ):
+        assert (emb.model, emb.model_version) == ("doubao-embedding-vision", "250615")
+        assert len(emb.embed_query("hello")) == 2048
+    # An explicit None still means "the server's default".
+    server_default = VikingEmbeddings(model_version=None, **viking_settings)
+    assert len(server_default.embed_query("hello")) == 3072
 
 
 def test_token_credentials(emulator: Emulator) -> None:
@@ -148,10 +166,9 @@ def test_sparse_vectors_in_the_langchain_qdrant_shape(
 ) -> None:
     sparse = VikingSparseEmbeddings(model="doubao-embedding-and-m3", **viking_settings)
     assert isinstance(sparse, SparseEmbeddings)
-    assert SparseVector is QdrantSparseVector
     vectors = sparse.embed_documents(["quick brown fox", "lazy dog"])
     weights = sparse.embed_weights(["quick brown fox", "lazy dog"])
-    assert all(isinstance(v, QdrantSparseVector) for v in vectors)
+    assert all(type(v) is QdrantSparseVector for v in vectors)
     for vector, raw in zip(vectors, weights, strict=True):
         assert set(raw) == set(raw) & {"quick", "brown", "fox", "lazy", "dog"}
         assert vector.indices == sorted({sparse_index(t) for t in raw})
@@ -215,7 +232,10 @@ def test_partial_hits_and_expiry_ask_again(
     emulator: Emulator, viking_settings: dict[str, Any], requests_on: Callable[[str], int]
 ) -> None:
     dense = VikingEmbeddings(model="bge-m3", **viking_settings)
-    sparse = VikingSparseEmbeddings.from_dense(dense, cache_ttl=0.2, cache_size=2)
+    sparse = VikingSparseEmbeddings.from_dense(
+        dense, pairing=DenseSparsePairing(ttl_seconds=0.2, max_entries=2)
+    )
+    assert dense.pairing is sparse.pairing
     dense.embed_documents(["one", "two"])
     sparse.embed_documents(["two", "three"])  # only "three" is new: only it is sent
     assert requests_on("viking") == 2
@@ -261,21 +281,27 @@ async def test_concurrent_first_asks_share_one_request(
     assert len(d) == len(s) == 3
 
 
-def test_pairing_shares_one_client(
+def test_pairing_shares_requests_each_object_its_own_client(
     pair: tuple[VikingEmbeddings, VikingSparseEmbeddings], requests_on: Callable[[str], int]
 ) -> None:
     dense, sparse = pair
-    assert dense.client is sparse.client
+    assert dense.pairing is sparse.pairing is not None
+    assert dense.client is not sparse.client  # no object reaches into another's state
     again = VikingSparseEmbeddings.from_dense(dense)
-    assert again.client is dense.client
+    assert again.pairing is dense.pairing  # pairing again reuses the pairing
     dense.embed_documents(["pair once"])
     assert again.embed_weights(["pair once"]) == sparse.embed_weights(["pair once"])
 
-    async def both() -> bool:
-        return dense.async_client is sparse.async_client
+    async def sparse_twice() -> None:
+        await sparse.aembed_query("pair once")
+        await again.aembed_query("pair once")
 
-    assert asyncio.run(both())
+    asyncio.run(sparse_twice())
     assert requests_on("viking") == 1
+    # A pairing handed in is used by both.
+    mine = DenseSparsePairing(ttl_seconds=30)
+    third = VikingSparseEmbeddings.from_dense(dense, pairing=mine)
+    assert dense.pairing is mine and third.pairing is mine
 
 
 def test_unpaired_objects_ask_twice(

@@ -11,17 +11,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from PIL import Image
 
+from mm_embed.config import EnvVar
+
 if TYPE_CHECKING:
     from mm_embed.emulator import Emulator
-
-ENV_VARS = (
-    "FGCLIP_API_KEY",
-    "FGCLIP_BASE_URL",
-    "VOLC_ACCESSKEY",
-    "VOLC_SECRETKEY",
-    "VIKING_TOKEN",
-    "VIKING_BASE_URL",
-)
 
 COLOURS = {
     "red": (220, 30, 30),
@@ -35,8 +28,8 @@ COLOURS = {
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No provider variable leaks in from the machine: each test sets what it needs."""
-    for name in ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
+    for variable in EnvVar:
+        monkeypatch.delenv(variable, raising=False)
 
 
 @pytest.fixture(autouse=True)

@@ -30,10 +30,9 @@ def all_models() -> list[FGClipEmbedding | VikingEmbedding | VikingSparseEmbeddi
 
 def test_public_api_is_pinned() -> None:
     assert sorted(llamaindex_mm_embed.__all__) == [
-        "DenseSparsePair",
         "FGClipEmbedding",
         "FullModalPart",
-        "HybridStoreRetriever",
+        "HybridStoreNodeRetriever",
         "SparseEncoderFn",
         "VikingEmbedding",
         "VikingSparseEmbedding",
@@ -134,11 +133,13 @@ def test_credentials_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     model = VikingSparseEmbedding()
     assert model.token == SecretStr("env-token")
     assert model.access_key is None
-    # AK/SK win over the token, as in the core client.
+    # AK/SK win over the token, as in the core client; the session token goes with them.
     monkeypatch.setenv("VOLC_ACCESSKEY", "AKLTenv")
     monkeypatch.setenv("VOLC_SECRETKEY", "env-sk")
+    monkeypatch.setenv("VOLC_SESSIONTOKEN", "env-sts")
     model = VikingEmbedding()
     assert model.access_key == SecretStr("AKLTenv")
+    assert model.session_token == SecretStr("env-sts")
     assert model.token is None
     # An explicit token wins over everything.
     assert VikingEmbedding(token="explicit").token == SecretStr("explicit")

@@ -31,6 +31,7 @@ from mm_embed import (
     VikingClient,
 )
 from mm_embed.auth import BearerAuth, VikingTokenAuth, VolcengineSignatureAuth
+from mm_embed.config import EnvVar
 from mm_embed.emulator import Emulator, EmulatorConfig
 
 # Right credentials (the emulator's) and wrong ones (the failing clients').
@@ -284,25 +285,41 @@ def core_objects(emu: Emulator) -> list[Any]:
 
 def langchain_objects(emu: Emulator) -> list[Any]:
     from langchain_mm_embed import FGClipEmbeddings, VikingEmbeddings, VikingSparseEmbeddings
+    from mm_embed.budgets import LocalBudget
 
     dense = VikingEmbeddings(model="bge-m3", access_key=AK, secret_key=SK, base_url=emu.url)
     return [
-        FGClipEmbeddings(api_key=FG_KEY, base_url=emu.url),
+        FGClipEmbeddings(api_key=FG_KEY, base_url=emu.url, budget=LocalBudget()),
         dense,
         VikingEmbeddings(token=TOKEN, base_url=emu.url),
-        VikingSparseEmbeddings(access_key=AK, secret_key=SK, base_url=emu.url),
+        VikingSparseEmbeddings(
+            access_key=AK, secret_key=SK, session_token=SESSION_TOKEN, base_url=emu.url
+        ),
         VikingSparseEmbeddings.from_dense(dense),
     ]
 
 
 def llamaindex_objects(emu: Emulator) -> list[Any]:
-    from llamaindex_mm_embed import FGClipEmbedding, VikingEmbedding, VikingSparseEmbedding
+    from llamaindex_mm_embed import (
+        FGClipEmbedding,
+        VikingEmbedding,
+        VikingSparseEmbedding,
+        viking_hybrid_fns,
+    )
+    from mm_embed.budgets import LocalBudget
 
+    dense = VikingEmbedding(
+        access_key=SecretStr(AK), secret_key=SecretStr(SK), model_name="bge-m3", base_url=emu.url
+    )
+    sparse = VikingSparseEmbedding(
+        access_key=AK, secret_key=SK, session_token=SESSION_TOKEN, base_url=emu.url
+    )
+    viking_hybrid_fns(dense, sparse)
     return [
-        FGClipEmbedding(api_key=SecretStr(FG_KEY), base_url=emu.url),
-        VikingEmbedding(access_key=SecretStr(AK), secret_key=SecretStr(SK), base_url=emu.url),
+        FGClipEmbedding(api_key=SecretStr(FG_KEY), base_url=emu.url, budget=LocalBudget()),
+        dense,
         VikingEmbedding(token=SecretStr(TOKEN), base_url=emu.url),
-        VikingSparseEmbedding(access_key=SecretStr(AK), secret_key=SecretStr(SK), base_url=emu.url),
+        sparse,
     ]
 
 
@@ -346,7 +363,7 @@ def test_unpickled_adapters_hold_no_secret(
     emu: Emulator, group: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A pickle carries no secret: the copy reads them again from the environment."""
-    for variable in ("FGCLIP_API_KEY", "VOLC_ACCESSKEY", "VOLC_SECRETKEY", "VIKING_TOKEN"):
+    for variable in EnvVar:
         monkeypatch.delenv(variable, raising=False)
     for obj in GROUPS[group](emu):
         blob = pickle.dumps(obj)
@@ -365,6 +382,7 @@ def test_secrets_from_the_environment_stay_hidden(
     monkeypatch.setenv("VOLC_ACCESSKEY", AK)
     monkeypatch.setenv("VOLC_SECRETKEY", SK)
     monkeypatch.setenv("VIKING_TOKEN", TOKEN)
+    monkeypatch.setenv("VOLC_SESSIONTOKEN", SESSION_TOKEN)
     leaks = Leaks()
     for obj in (
         FGClipClient(base_url=emu.url),
