@@ -14,7 +14,7 @@ from mm_embed import EmbeddingResult, fgclip_probability
 from mm_embed.adapter_support import FGClipClientFields, FGClipClientSettings
 from mm_embed.config import EnvVar
 from mm_embed.inputs import ImageSource
-from mm_embed.providers.fgclip import DEFAULT_MODEL, MAX_TEXT_TOKENS
+from mm_embed.providers.fgclip.catalogue import DEFAULT_MODEL, MAX_TEXT_TOKENS
 
 from ._batching import _BatchingArgs, _BatchingFields
 

@@ -11,7 +11,7 @@ from llama_index.core.bridge.pydantic import Field, SecretStr
 
 from mm_embed.adapter_support import VikingClientFields, default_model_version
 from mm_embed.config import EnvVar
-from mm_embed.providers.viking import MAX_ITEMS
+from mm_embed.providers.viking.catalogue import MAX_ITEMS
 
 __all__ = ["_VikingEmbeddingFields", "_VikingModelArgs"]
 

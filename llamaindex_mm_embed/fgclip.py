@@ -13,7 +13,7 @@ from mm_embed import EmbeddingResult
 from mm_embed.adapter_support import FGClipClientFields, FGClipClientSettings
 from mm_embed.config import EnvVar
 from mm_embed.inputs import Box, ImageSource
-from mm_embed.providers.fgclip import DEFAULT_MODEL, MAX_ITEMS, MAX_TEXT_TOKENS
+from mm_embed.providers.fgclip.catalogue import DEFAULT_MODEL, MAX_ITEMS, MAX_TEXT_TOKENS
 
 from ._framework import BatchedHooks, _BaseEmbeddingArgs
 

@@ -26,6 +26,7 @@ Quick start::
         emu.log                      # RequestRecord per request
 """
 
+from ..samples.pictures import SAMPLES, sample_png
 from .app import create_app
 from .config import (
     DEFAULT_ACCESS_KEY,
@@ -38,7 +39,6 @@ from .config import (
     FAULT_KINDS,
     EmulatorConfig,
 )
-from ..samples.pictures import SAMPLES, sample_png
 from .server import AsyncEmulator, Emulator
 from .state import RequestRecord
 

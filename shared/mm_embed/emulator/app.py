@@ -13,10 +13,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..providers.viking.catalogue import PATH as VIKING_PATH
 from ..providers.viking.catalogue import PING_PATH
+from ..samples.pictures import SAMPLES, sample_png
 from . import encoders, fgclip, viking
 from .config import EmulatorConfig
 from .faults import ABORT_KEY, abort_transport
-from ..samples.pictures import SAMPLES, sample_png
 from .state import EmulatorState
 from .wire import json_response
 

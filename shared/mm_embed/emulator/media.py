@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 import httpx
 from PIL import Image
 
-from .hosts import is_loopback_host, parse_allow_entry
 from ..samples.pictures import SAMPLES, sample_png
+from .hosts import is_loopback_host, parse_allow_entry
 
 __all__ = [
     "MAX_FETCH_BYTES",

@@ -17,6 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "ADAPTER_DEFAULT_MODEL",
+    "ADAPTER_DEFAULT_VERSION",
+    "ARK_TOKENS_PER_MINUTE",
     "DEFAULT_BASE_URL",
     "DEFAULT_IMAGES_PER_SECOND",
     "DEFAULT_REGION",
