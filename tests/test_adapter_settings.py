@@ -429,3 +429,26 @@ def test_public_names_have_one_meaning() -> None:
     for gone in ("_common", "_viking_base", "_viking_settings", "hybrid"):
         for package in ("langchain_mm_embed", "llamaindex_mm_embed"):
             assert not (ROOT / package / f"{gone}.py").exists()
+
+
+@pytest.mark.parametrize("cls", ADAPTERS, ids=lambda c: f"{c.__module__}.{c.__name__}")
+def test_a_password_inside_base_url_is_never_shown(
+    cls: type[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pickle
+
+    url = "http://alice:pw-in-url-7c1@proxy.example.com:8080"
+    secrets = (
+        {"api_key": "k"} if "FGClip" in cls.__name__ else {"access_key": "a", "secret_key": "s"}
+    )
+    model = cls(base_url=url, **secrets)
+    shown = [repr(model), str(model), str(model.model_dump()), model.model_dump_json()]
+    assert not [text for text in shown if "pw-in-url-7c1" in text]
+    assert "proxy.example.com:8080" in repr(model)
+    # The client still gets the whole URL.
+    assert model.client_options()["base_url"] == url
+    # A pickle drops it like a secret; the copy reads the endpoint from the environment.
+    assert b"pw-in-url-7c1" not in pickle.dumps(model)
+    variable = EnvVar.FGCLIP_BASE_URL if "FGClip" in cls.__name__ else EnvVar.VIKING_BASE_URL
+    monkeypatch.setenv(variable, "http://127.0.0.1:9")
+    assert pickle.loads(pickle.dumps(model)).base_url == "http://127.0.0.1:9"

@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 import inspect
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import (
     TYPE_CHECKING,
     Annotated,
@@ -39,13 +39,14 @@ from typing import (
     TypeVar,
 )
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_serializer
 
 from .budgets import Budget
 from .config import (
     DEFAULTS,
     EnvVar,
     env_value,
+    redact_url,
     resolve_fgclip_credentials,
     resolve_viking_credentials,
 )
@@ -209,6 +210,10 @@ class SecretFieldsMixin:
         for name, value in fields.items():
             if isinstance(value, Budget):
                 fields[name] = None
+            elif name == "base_url" and isinstance(value, str) and redact_url(value) != value:
+                # A password inside the URL is a secret: the unpickled object reads
+                # the endpoint from the environment again, as it does the secrets.
+                fields[name] = None
         return {**state, "__dict__": fields, "__pydantic_private__": None}
 
     def __setstate__(self, state: dict[Any, Any]) -> None:
@@ -222,6 +227,9 @@ class SecretFieldsMixin:
         for key, variable in self._secret_env.items():
             value = env_value(variable) if variable is not None else None
             self.__dict__[_field(type(self), key)] = SecretStr(value) if value else None
+        endpoint = getattr(self, "_base_url_env", None)
+        if "base_url" in self.__dict__ and self.__dict__["base_url"] is None and endpoint:
+            self.__dict__["base_url"] = env_value(endpoint)
 
     def __copy__(self) -> Any:
         # model_copy(update=...) may change any setting: the copy builds its own clients
@@ -328,6 +336,15 @@ class _ClientFields(SecretFieldsMixin, BaseModel):
     _client_renames: ClassVar[Mapping[str, str]] = {}
     _clients: ClientSlot[Any, Any] = PrivateAttr(default_factory=ClientSlot)
 
+    @field_serializer("base_url", check_fields=False)
+    def _serialise_base_url(self, value: str | None) -> str | None:
+        # A password inside the URL (http://user:secret@host) is a secret too.
+        return redact_url(value) if value else value
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name == "base_url" and value else value
+
     def client_options(self) -> dict[str, Any]:
         """The core client's constructor arguments, from the current settings."""
         return {param: getattr(self, name) for param, name in _option_fields(type(self)).items()}
@@ -369,6 +386,8 @@ def _option_fields(cls: type[_ClientFields]) -> dict[str, str]:
 class FGClipClientFields(_ClientFields):
     """FG-CLIP client settings. The adapter adds a secret field named (or aliased)
     ``api_key``; it is resolved at construction (argument, else the environment)."""
+
+    _base_url_env: ClassVar[EnvVar] = EnvVar.FGCLIP_BASE_URL
 
     base_url: str | None = Field(
         default_factory=lambda: env_value(EnvVar.FGCLIP_BASE_URL),
@@ -418,6 +437,8 @@ class VikingClientFields(_ClientFields):
     ``_client_renames`` names for it) and ``model_version``, checked against the
     catalogue at construction.
     """
+
+    _base_url_env: ClassVar[EnvVar] = EnvVar.VIKING_BASE_URL
 
     base_url: str | None = Field(
         default_factory=lambda: env_value(EnvVar.VIKING_BASE_URL),
