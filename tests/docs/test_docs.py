@@ -51,6 +51,7 @@ from markdown.extensions.toc import slugify as mkdocs_slugify
 
 from mm_embed.config import EnvVar
 from mm_embed.emulator import EmulatorConfig
+from mm_embed.providers import _client as provider_client  # its one-time warnings
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -203,6 +204,9 @@ def provider_env(emulator_session: Any, monkeypatch: pytest.MonkeyPatch) -> Iter
         monkeypatch.delenv(variable, raising=False)
     for name, value in _provider_env(emulator_session).items():
         monkeypatch.setenv(name, value)
+    # Each example runs as in a fresh process: the core's once-per-process warnings
+    # (a retiring model version ...) show again, as the page says they do.
+    monkeypatch.setattr(provider_client, "_warned", set())
     yield
     if "llama_index.core" in sys.modules:  # an example sets the global embed model
         from llama_index.core import Settings
