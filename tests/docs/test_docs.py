@@ -7,10 +7,20 @@
   A block followed by a paragraph starting ``Output`` and a ``text`` block must print
   those lines: each line of the text block begins a printed line, in order.
 * Shell (``bash``) blocks: the two set-up commands at the top of README.md are what CI
-  runs (and ``tests/demo`` runs the demo itself); every other ``mm-embed`` line runs here
-  (``mm-embed serve`` is started, must print its ``listening on`` line, and is stopped);
-  ``pytest`` lines must name paths the plain ``pytest`` run already covers; ``export``
-  lines must set mm-embed's variables to values the default emulator accepts.
+  runs (and ``tests/demo`` runs the demo itself); every other line runs here, in the
+  page's working directory: ``mm-embed ...`` and ``python -m mm_embed[.module] ...``
+  (the same program). The servers (``mm-embed serve``, ``mm-embed explore``,
+  ``python -m mm_embed.emulator``) are started on a free port (a ``--port N`` is
+  rewritten to 0: the documented port may be taken here), must print their
+  ``listening on http://127.0.0.1:`` line within a bound, and are stopped; every other
+  command must exit 0 (a ``> file`` redirect must write something). ``pytest`` lines
+  must name paths the plain ``pytest`` run already covers; ``export`` lines must set
+  mm-embed's variables to values the default emulator accepts.
+* ``console`` blocks are never executed: transcripts (``$ command``, its output, its
+  exit status) and maintenance commands that must not run in tests (``python
+  scripts/report_screenshot.py`` rewrites ``docs/assets/report.png``). What such a
+  transcript shows is tested elsewhere: by a Python block of the page or by the area's
+  own tests. ``text`` blocks are output or plain listings.
 * ``pip install "mm-embed[...]"`` lines anywhere must name extras that exist.
 * Blocks run in page order (README.md first), so a shell line may use a file an earlier
   Python block of its page wrote.
@@ -24,11 +34,12 @@ numbers whose one home is ``benchmarks/README.md``.
 from __future__ import annotations
 
 import os
+import queue
 import re
 import shlex
 import subprocess
 import sys
-import time
+import threading
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,6 +51,7 @@ from markdown.extensions.toc import slugify as mkdocs_slugify
 
 from mm_embed.config import EnvVar
 from mm_embed.emulator import EmulatorConfig
+from mm_embed.providers import _client as provider_client  # its one-time warnings
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -192,6 +204,9 @@ def provider_env(emulator_session: Any, monkeypatch: pytest.MonkeyPatch) -> Iter
         monkeypatch.delenv(variable, raising=False)
     for name, value in _provider_env(emulator_session).items():
         monkeypatch.setenv(name, value)
+    # Each example runs as in a fresh process: the core's once-per-process warnings
+    # (a retiring model version ...) show again, as the page says they do.
+    monkeypatch.setattr(provider_client, "_warned", set())
     yield
     if "llama_index.core" in sys.modules:  # an example sets the global embed model
         from llama_index.core import Settings
@@ -212,28 +227,92 @@ def _check_printed(block: Block, printed: list[str]) -> None:
 def _run_python(block: Block, capsys: pytest.CaptureFixture[str]) -> None:
     exec(compile(block.code, block.id, "exec"), {"__name__": "__docs__"})
     _check_printed(block, capsys.readouterr().out.splitlines())
+    assert block.expected, f"{block.id}: show what the example prints (Output: and a text block)"
 
 
-def _run_serve(command: list[str], env: dict[str, str]) -> None:
-    if "--port" in command:
-        command[command.index("--port") + 1] = "0"  # the documented port may be taken here
+#: Seconds a server has to print its ``listening on`` line (it prints it at once).
+SERVER_START_S = 60
+#: Seconds any other command may run (the slowest, ``mm-embed demo``, takes a few).
+COMMAND_S = 240
+
+
+@dataclass(frozen=True)
+class ShellCommand:
+    """One shell line as a program: ``python -m module args``, its redirect, its kind."""
+
+    module: str
+    args: list[str]
+    redirect: str | None
+
+    @property
+    def is_server(self) -> bool:
+        """Whether it runs until stopped (and announces itself with ``listening on``)."""
+        if self.module == "mm_embed.emulator":
+            return True
+        return self.module == "mm_embed" and self.args[:1] in (["serve"], ["explore"])
+
+    def argv(self) -> list[str]:
+        args = list(self.args)
+        if self.is_server:
+            # The documented port may be taken here: a free one instead.
+            if "--port" in args:
+                args[args.index("--port") + 1] = "0"
+            else:
+                args += ["--port", "0"]
+        return [sys.executable, "-m", self.module, *args]
+
+
+def _parse_shell_line(block: Block, line: str) -> ShellCommand:
+    """``mm-embed X ...`` or ``python -m mm_embed[.module] ...``, with an optional
+    ``&`` (backgrounded) and ``> file`` redirect; ``# comments`` are dropped."""
+    words = shlex.split(line, comments=True)
+    if words and words[-1] == "&":
+        words.pop()
+    redirect = None
+    if ">" in words:
+        at = words.index(">")
+        words, redirect = words[:at], words[at + 1]
+    if words[:1] == ["mm-embed"]:
+        return ShellCommand("mm_embed", words[1:], redirect)
+    if len(words) >= 3 and words[0] in ("python", "python3") and words[1] == "-m":
+        module = words[2]
+        assert module == "mm_embed" or module.startswith("mm_embed."), f"{block.id}: {line}"
+        return ShellCommand(module, words[3:], redirect)
+    raise AssertionError(f"{block.id}: undocumented kind of command (use a console block): {line}")
+
+
+def _first_line(process: subprocess.Popen[str], seconds: float) -> str:
+    """The process's first stdout line, or ``""`` if it ended or said nothing in time."""
+    stdout = process.stdout
+    assert stdout is not None
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
+    try:
+        return lines.get(timeout=seconds)
+    except queue.Empty:
+        return ""
+
+
+def _run_server(command: ShellCommand, workdir: Path, env: dict[str, str]) -> None:
+    """Start a server, check its ``listening on`` line, stop it."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "mm_embed", *command[1:]],
+        command.argv(),
+        cwd=workdir,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
     try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + 30
-        line = ""
-        while time.monotonic() < deadline and not line:
-            line = process.stdout.readline()
-        assert line.startswith("listening on http://127.0.0.1:"), line
+        line = _first_line(process, SERVER_START_S)
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        try:
+            _, stderr = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, stderr = process.communicate(timeout=30)
+    assert line.startswith("listening on http://127.0.0.1:"), (line, stderr[-2000:])
 
 
 def _check_export(block: Block, line: str) -> None:
@@ -258,31 +337,30 @@ def _run_shell_line(block: Block, line: str, workdir: Path, emu: Any) -> None:
     if line.startswith("export "):
         _check_export(block, line)
         return
-    command = shlex.split(line.split(">")[0].removesuffix("&"))
-    if command[0] == "pytest":
+    if line.startswith("pytest"):
         # Covered by the plain ``pytest`` run itself: the paths must be in its testpaths.
-        paths = [a for a in command[1:] if not a.startswith("-")]
+        paths = [a for a in shlex.split(line, comments=True)[1:] if not a.startswith("-")]
         testpaths = PYPROJECT["tool"]["pytest"]["ini_options"]["testpaths"]
         assert paths and all((ROOT / p).exists() and p.rstrip("/") in testpaths for p in paths)
         return
-    assert command[0] == "mm-embed", f"{block.id}: undocumented kind of command: {line}"
+    command = _parse_shell_line(block, line)
     env = {k: v for k, v in os.environ.items() if k not in set(EnvVar)}
     env.update(_provider_env(emu))
-    if command[1] == "serve":
-        _run_serve(command, env)
+    if command.is_server:
+        _run_server(command, workdir, env)
         return
     done = subprocess.run(
-        [sys.executable, "-m", "mm_embed", *command[1:]],
+        command.argv(),
         cwd=workdir,
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=COMMAND_S,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    if ">" in line:
-        target = workdir / line.split(">")[1].strip()
+    if command.redirect is not None:
+        target = workdir / command.redirect
         target.write_text(done.stdout)
         assert target.stat().st_size > 0
 
