@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._bucket import BucketState, Quota
-from .base import Budget, Ticket
+from .base import Budget, BudgetError, Ticket
 from .local import LocalBudget
 from .url import budget_from_url, default_budget, resolve_budget
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BucketState",
     "Budget",
+    "BudgetError",
     "FileBudget",
     "LocalBudget",
     "Quota",

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 __all__ = [
     "COOLDOWN_S",
     "DECREASE",
+    "DUE_EPSILON",
     "MIN_FACTOR",
     "RECOVERY_PER_S",
     "BucketState",
@@ -41,6 +42,8 @@ MIN_FACTOR = 0.05
 RECOVERY_PER_S = 0.02
 #: Refusals within this long of a cut do not cut again.
 COOLDOWN_S = 1.0
+#: A ticket short by no more than this many units is due (float rounding).
+DUE_EPSILON = 1e-9
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ def due_in(state: BucketState, quota: Quota, ticket: float, now: float) -> float
     """Seconds until ``ticket`` is due at the current rate (0: go now)."""
     _refill(state, quota, now)
     short = ticket - (state.balance + state.reserved)
-    return short / (quota.rate * state.factor) if short > 1e-9 else 0.0
+    return short / (quota.rate * state.factor) if short > DUE_EPSILON else 0.0
 
 
 def adjust(state: BucketState, quota: Quota, delta: float, now: float) -> None:

@@ -20,9 +20,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..errors import MMEmbedError
 from ._bucket import BucketState, Quota
 
-__all__ = ["Budget", "Quota", "Ticket"]
+__all__ = ["Budget", "BudgetError", "Quota", "Ticket"]
+
+
+class BudgetError(MMEmbedError):
+    """The budget's shared store failed (a file that cannot be opened or stays locked,
+    an unreachable Redis server)."""
 
 
 @dataclass(frozen=True)
