@@ -80,7 +80,7 @@ class Budget(ABC):
         """Give all of ``ticket`` back (nothing was consumed)."""
         self.adjust(ticket.account, ticket.quota, -ticket.amount)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: in-memory budgets hold nothing
         """Release the store's resources (connections, files)."""
 
     def __enter__(self) -> Budget:

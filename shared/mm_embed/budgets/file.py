@@ -119,9 +119,7 @@ class FileBudget(Budget):
         self._conn = conn
         return conn
 
-    def _apply(
-        self, account: str, quota: Quota, operation: Callable[[BucketState, float], T]
-    ) -> T:
+    def _apply(self, account: str, quota: Quota, operation: Callable[[BucketState, float], T]) -> T:
         """Run ``operation(state, now)`` on the stored bucket in one write transaction."""
         if self._pid != os.getpid():
             self._lock = threading.Lock()  # a lock copied by fork may be held by a lost thread
