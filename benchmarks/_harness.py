@@ -207,8 +207,6 @@ class RedisServer:
         import socket
         import time
 
-        import redis
-
         exe = shutil.which("redis-server")
         if exe is None:
             raise RuntimeError("redis-server is not installed (apt-get install -y redis-server)")
@@ -219,21 +217,13 @@ class RedisServer:
             [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
             stdout=subprocess.DEVNULL,
         )
-        url = f"redis://127.0.0.1:{port}/0"
         deadline = time.monotonic() + self.START_TIMEOUT_S
-        client = redis.Redis.from_url(url, socket_connect_timeout=1)
-        try:
-            while True:
-                try:
-                    client.ping()
-                    return url
-                except redis.RedisError:
-                    if self._proc.poll() is not None or time.monotonic() > deadline:
-                        self.__exit__(None, None, None)
-                        raise RuntimeError("redis-server did not start") from None
-                    time.sleep(0.05)
-        finally:
-            client.close()
+        while not _pongs("127.0.0.1", port):
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                self.__exit__()
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+        return f"redis://127.0.0.1:{port}/0"
 
     def __exit__(self, *exc: object) -> None:
         proc, self._proc = self._proc, None
@@ -244,6 +234,18 @@ class RedisServer:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+
+
+def _pongs(host: str, port: int) -> bool:
+    """Whether a Redis server at ``host:port`` answers ``PING`` (raw RESP, one second)."""
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=1) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 def run_main(main: Callable[[list[str]], int]) -> None:

@@ -10,8 +10,8 @@ import multiprocessing
 import pickle
 import subprocess
 import sys
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -58,20 +58,12 @@ def test_racing_processes_get_distinct_places_in_line(
 
 def test_threads_share_one_budget_object(budget: Budget) -> None:
     quota = Quota("q", 1, 1)
-    waits: list[float] = []
-    lock = threading.Lock()
 
-    def worker() -> None:
-        for _ in range(50):
-            wait = budget.due_in(budget.take("acct", quota, 1))
-            with lock:
-                waits.append(wait)
+    def take_fifty(_: int) -> list[float]:
+        return [budget.due_in(budget.take("acct", quota, 1)) for _ in range(50)]
 
-    threads = [threading.Thread(target=worker) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    with ThreadPoolExecutor(6) as pool:
+        waits = [wait for batch in pool.map(take_fifty, range(6)) for wait in batch]
     assert budget.state("acct", quota).consumed == 300
     # Every unit got its own slot: waits are exactly 0, 1, 2, ... 299 seconds.
     assert sorted(waits) == [float(i) for i in range(300)]
@@ -168,6 +160,15 @@ def test_script_is_loaded_again_when_the_server_forgot_it(redis_url: str) -> Non
     # Idle buckets expire: the hash carries the lifetime it was given.
     assert 0 < server.pttl("p:acct:tokens:m") <= 600_000
     server.close()
+
+
+def test_redis_budget_crosses_pickling(redis_url: str) -> None:
+    with RedisBudget(redis_url, account="team", prefix="pk:") as budget:
+        budget.take("acct", Q, 5)
+        copy = pickle.loads(pickle.dumps(budget))
+        assert (copy.url, copy.account, copy.prefix) == (redis_url, "team", "pk:")
+        assert copy.state("acct", Q).consumed == 5
+        copy.close()
 
 
 def test_redis_budget_never_shows_the_password(redis_server: str) -> None:

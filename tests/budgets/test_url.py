@@ -36,6 +36,8 @@ def test_file_url_names_one_file_budget_per_process(tmp_path: Path) -> None:
     assert isinstance(budget, FileBudget) and budget.path == tmp_path / "b.db"
     assert budget_from_url(url) is budget
     assert budget_from_url(f"file://localhost{tmp_path}/b.db").path == budget.path
+    spaced = budget_from_url(f"file://{tmp_path}/my%20budget.db")
+    assert isinstance(spaced, FileBudget) and spaced.path == tmp_path / "my budget.db"
 
 
 @pytest.mark.parametrize("url", ["file://relative/b.db", "file://otherhost/abs/b.db"])

@@ -104,6 +104,14 @@ class RedisBudget(Budget):
         shown = "" if self.account is None else f", account={self.account!r}"
         return f"RedisBudget({redact_url(self.url)!r}{shown})"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A budget handed to another process (multiprocessing, Ray) connects again.
+        if not self._owns_client:
+            raise TypeError("a RedisBudget built on an injected client= cannot be pickled")
+        clock = None if self._server_time else self._clock
+        options = (self.account, self.prefix, clock, int(self._ttl_ms) / 1000)
+        return (_reopen, (self.url, *options))
+
     def _key(self, account: str, quota: Quota) -> str:
         return f"{self.prefix}{self.account or account}:{quota.name}"
 
@@ -143,3 +151,13 @@ class RedisBudget(Budget):
     def close(self) -> None:
         if self._owns_client:
             self._client.close()
+
+
+def _reopen(
+    url: str,
+    account: str | None,
+    prefix: str,
+    clock: Callable[[], float] | None,
+    ttl: float,
+) -> RedisBudget:
+    return RedisBudget(url, account=account, prefix=prefix, clock=clock, ttl=ttl)
