@@ -14,6 +14,7 @@ and sparse; every side's dense vectors are checked equal):
   model="bge-m3")`` call; every setting at its default (``max_concurrency=32``,
   ``max_batch_size`` 100, ``tokens_per_minute="auto"``: bge-m3's 120,000, which 2,000
   short texts stay inside) and a fresh budget per repeat, as a new process has;
+* **ours, async**: the same with ``AsyncVikingClient`` (for comparison);
 * **ideal**: raw ``httpx.AsyncClient`` sending every request at once, bodies built and
   signed before the clock starts, replies decoded with ``orjson`` + ``numpy``.
 
@@ -37,7 +38,7 @@ import numpy as np
 import orjson
 from _harness import EmulatorProcess, machine_line, ratio_line, run_main, text_corpus
 
-from mm_embed import VikingClient
+from mm_embed import AsyncVikingClient, VikingClient
 from mm_embed.auth import VolcengineSignatureAuth
 from mm_embed.budgets import LocalBudget
 
@@ -85,6 +86,20 @@ def ours_embed(emu: EmulatorProcess, texts: list[str], sparse: bool) -> tuple[fl
     return wall, result.embeddings
 
 
+def ours_async_embed(
+    emu: EmulatorProcess, texts: list[str], sparse: bool
+) -> tuple[float, np.ndarray]:
+    async def go() -> tuple[float, np.ndarray]:
+        async with AsyncVikingClient(
+            emu.access_key, emu.secret_key, base_url=emu.url, budget=LocalBudget()
+        ) as client:
+            start = time.perf_counter()
+            result = await client.embed(texts, model=MODEL, return_sparse=sparse)
+            return time.perf_counter() - start, result.embeddings
+
+    return asyncio.run(go())
+
+
 def ideal_embed(emu: EmulatorProcess, texts: list[str], sparse: bool) -> tuple[float, np.ndarray]:
     auth = VolcengineSignatureAuth(emu.access_key, emu.secret_key, region="cn-north-1")
     params = {"return_dense": True, "return_sparse": sparse}
@@ -122,10 +137,16 @@ def ideal_embed(emu: EmulatorProcess, texts: list[str], sparse: bool) -> tuple[f
     return wall, np.concatenate(blocks)
 
 
-SIDES: dict[str, Side] = {"sdk": sdk_embed, "ours": ours_embed, "ideal": ideal_embed}
+SIDES: dict[str, Side] = {
+    "sdk": sdk_embed,
+    "ours": ours_embed,
+    "ours_async": ours_async_embed,
+    "ideal": ideal_embed,
+}
 LABELS = {
     "sdk": "official SDK (sequential, 100 per call)",
     "ours": "VikingClient (defaults: max_concurrency=32, batch 100)",
+    "ours_async": "AsyncVikingClient (the same defaults)",
     "ideal": "ideal (httpx, all at once, pre-signed, orjson+numpy)",
 }
 
@@ -172,7 +193,8 @@ def report(workload: str, times: dict[str, list[float]], n: int) -> dict[str, fl
     for label, of in (("best", best), ("median", median)):
         print(
             f"{'':<14}{label:>6}: sdk / ours = {of['sdk'] / of['ours']:.2f} (target >= 8), "
-            f"ours / ideal = {of['ours'] / of['ideal']:.2f} (target <= 1.3)"
+            f"ours / ideal = {of['ours'] / of['ideal']:.2f} (target <= 1.3); "
+            f"async: {of['sdk'] / of['ours_async']:.2f} / {of['ours_async'] / of['ideal']:.2f}"
         )
     return best
 

@@ -51,7 +51,7 @@ def test_shared_budget_quick_prints_its_table(tmp_path: Path) -> None:
 def test_sdk_speedup_quick_prints_its_table(tmp_path: Path) -> None:
     lines = run_quick("sdk_speedup.py", tmp_path, timeout=180)
     text = "\n".join(lines)
-    for label in ("official SDK", "VikingClient (defaults", "ideal (httpx"):
+    for label in ("official SDK", "VikingClient (defaults", "AsyncVikingClient", "ideal (httpx"):
         assert text.count(label) == 2, label  # one row per workload (dense, dense+sparse)
     assert lines[-2].startswith("RATIO sdk_wall_over_ours = ")
     assert lines[-1].startswith("RATIO ours_wall_over_ideal = ")
