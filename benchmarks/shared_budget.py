@@ -21,11 +21,14 @@ emulator's ``tpm``.
 * ``none``: the same four processes without a shared budget (each its own process
   budget, which believes it owns the quota), ``max_retries=3`` (the default).
 
-Measured from the emulator's log (its clock, its tokenizer): billed tokens of every
-answered request; ``above burst``: (billed - the bucket's first minute) over the
-quota's rate times the time from the start to the last reply, i.e. the share of the
-ceiling used once the first minute's burst is spent; 1000029 refusals. From the
-workers: client retries, errors surfaced, texts lost, and vectors that differ from the
+Measured from the emulator's log (its clock, its tokenizer), over the *window*: from
+the first request's arrival (both buckets stay full, refilling nothing, until then) to
+the moment the workers stop starting calls. ``billed tok``: tokens of the requests
+answered in the window; ``above burst``: (those - the bucket's first minute) over the
+quota's rate times the window's length, i.e. the share of the ceiling used once the
+first minute's burst is spent; ``tail``: how long the calls under way took to finish
+after the window (left out); 1000029 refusals over the whole run. From the workers:
+client retries, errors surfaced, texts lost, and vectors that differ from the
 emulator's deterministic encoder (every row is checked). The closing ratio is the
 smallest ``above burst`` of the shared scenarios that ran, or 0 if any of them saw a
 refusal, an error or a wrong vector.
@@ -355,15 +358,15 @@ def describe(outcome: Outcome) -> str:
     who = f"{s.sync_workers} sync" + (f" + {s.async_workers} async" if s.async_workers else "")
     errors = sum(outcome.errors.values())
     return (
-        f"{s.name:<6} {who:<16} {budget:<12} {s.max_retries:>7} {outcome.tail:>6.1f} "
-        f"{outcome.billed_in_window:>10,.0f} {outcome.above_burst:>11.3f} {outcome.refusals:>8} "
+        f"{s.name:<6} {who:<16} {budget:<12} {s.max_retries:>7} {outcome.seconds:>8.1f} "
+        f"{outcome.tail:>6.1f} {outcome.billed_in_window:>10,.0f} {outcome.above_burst:>11.3f} {outcome.refusals:>8} "
         f"{outcome.retries:>8} {errors:>7} {outcome.failed:>7} {outcome.wrong:>6} "
         f"{outcome.texts:>7} {outcome.wall:>7.0f}"
     )
 
 
 HEADER = (
-    f"{'budget':<6} {'processes':<16} {'shared':<12} {'retries':>7} {'tail s':>6} "
+    f"{'budget':<6} {'processes':<16} {'shared':<12} {'retries':>7} {'window s':>8} {'tail s':>6} "
     f"{'billed tok':>10} {'above burst':>11} {'1000029':>8} {'retried':>8} {'errors':>7} "
     f"{'lost':>7} {'wrong':>6} {'texts':>7} {'wall s':>7}"
 )

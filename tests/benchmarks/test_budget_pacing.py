@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from mm_embed import ImageItem, VikingClient
+from mm_embed.budgets import LocalBudget
 from mm_embed.emulator import SAMPLES, sample_png
 from mm_embed.emulator.tokens import count_tokens
 from mm_embed.providers.viking.protocol import estimate_tokens
@@ -72,7 +73,13 @@ def test_over_estimates_do_not_hold_back_calls_already_waiting(make_emulator: An
         tokens_per_minute=tpm,
         max_batch_size=10,
         max_concurrency=8,
+        budget=LocalBudget(),
     ) as client:
+        # The bucket holds the whole minute: spend all but a 2-second burst, so the run
+        # is paced by the rate (the emulator's own bucket stays full: no refusals).
+        quota = client.tokens_quota("bge-m3")
+        assert quota is not None
+        client.budget.take(client.account, quota, quota.capacity - burst)
         start = time.monotonic()
         result = client.embed(texts, model="bge-m3", return_sparse=False)
         elapsed = time.monotonic() - start

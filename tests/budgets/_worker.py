@@ -1,8 +1,10 @@
 """A budget holder in its own process, for the multi-process tests (run as a script).
 
-``pace URL RATE CAPACITY AMOUNT AHEAD``: hold ``AHEAD`` tickets of ``AMOUNT`` units of
-one quota at all times, like a client with that many requests waiting; print
-``grant <time> <amount>`` whenever the oldest comes due, until stdin closes (or 120 s).
+``pace URL RATE CAPACITY AMOUNT AHEAD``: hold up to ``AHEAD`` tickets of ``AMOUNT``
+units of one quota, joining the line as a client does (only while it is shorter than a
+window), like a client with that many requests waiting; print
+``grant <time> <amount>`` whenever the oldest comes due and ``holding <units>``
+whenever what it holds while waiting changes, until stdin closes (or 120 s).
 ``hang PATH``: freeze inside a FileBudget write transaction (its clock never returns).
 ``take KIND TARGET``: take 1 unit from a file (path) or redis (URL) budget, print the
 bucket state as JSON.
@@ -38,17 +40,24 @@ def pace(url: str, rate: float, capacity: float, amount: float, ahead: int) -> N
     stop = threading.Event()
     threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
     held: deque[Ticket] = deque()
-    holding = False
+    shown = 0.0
     say("ready")
     deadline = time.monotonic() + MAX_RUN_S
     while not stop.is_set() and time.monotonic() < deadline:
         while len(held) < ahead:
-            held.append(budget.take(ACCOUNT, quota, amount))
+            ticket = budget.join(ACCOUNT, quota, amount)
+            if ticket is None:  # the line is a window long: ask again later
+                break
+            held.append(ticket)
+        if not held:
+            time.sleep(0.05)
+            continue
         wait = budget.due_in(held[0])
         if wait > 0:
-            if not holding:  # tickets taken and not yet due: what a SIGKILL would strand
-                say(f"holding {sum(t.amount for t in held)}")
-                holding = True
+            holding = sum(t.amount for t in held)
+            if holding != shown:  # tickets taken and not yet due: what a SIGKILL strands
+                say(f"holding {holding}")
+                shown = holding
             time.sleep(min(wait, 0.05))
             continue
         say(f"grant {time.time():.6f} {held.popleft().amount}")

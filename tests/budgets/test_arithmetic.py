@@ -40,6 +40,23 @@ def test_tickets_come_due_in_the_order_they_were_taken(budget: Budget, clock: Fa
     assert all(budget.due_in(t) == 0.0 for t in tickets)
 
 
+def test_joining_stops_while_the_line_is_a_window_long(budget: Budget, clock: FakeClock) -> None:
+    # The full bucket is not a line: the burst is taken at once.
+    assert budget.join("acct", Q, 20) is not None
+    # Then holders join until the units not yet refilled reach a window (capacity 20).
+    first = budget.join("acct", Q, 15)
+    assert first is not None and budget.due_in(first) == pytest.approx(1.5)
+    big = budget.join("acct", Q, 50)  # 15 in line < 20: a large request may still join
+    assert big is not None and budget.due_in(big) == pytest.approx(6.5)
+    assert budget.join("acct", Q, 1) is None  # 65 in line: wait
+    assert budget.state("acct", Q).consumed == 85  # a refused join took nothing
+    clock.advance(4.6)  # 19 units in line
+    assert budget.join("acct", Q, 1) is not None
+    assert budget.join("acct", Q, 1) is None
+    # take() always joins: callers that must not wait for room use it.
+    assert budget.due_in(budget.take("acct", Q, 1)) == pytest.approx(2.1)
+
+
 def test_idle_refill_is_capped_at_capacity(budget: Budget, clock: FakeClock) -> None:
     wait_for(budget, 20)
     clock.advance(3600)

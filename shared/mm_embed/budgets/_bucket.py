@@ -29,6 +29,7 @@ __all__ = [
     "Quota",
     "adjust",
     "due_in",
+    "join",
     "new_state",
     "refused",
     "take",
@@ -97,13 +98,28 @@ def _refill(state: BucketState, quota: Quota, now: float) -> None:
     state.updated = max(state.updated, now)
 
 
-def take(state: BucketState, quota: Quota, amount: float, now: float) -> float:
-    """Take ``amount`` units in line; return the ticket."""
-    _refill(state, quota, now)
+def _take(state: BucketState, amount: float) -> float:
     state.balance -= amount
     state.reserved += amount
     state.consumed += amount
     return state.reserved
+
+
+def take(state: BucketState, quota: Quota, amount: float, now: float) -> float:
+    """Take ``amount`` units in line; return the ticket."""
+    _refill(state, quota, now)
+    return _take(state, amount)
+
+
+def join(state: BucketState, quota: Quota, amount: float, now: float) -> float | None:
+    """:func:`take`, but only while the line is shorter than one window: the units taken
+    and not yet refilled (``-balance``) are fewer than ``capacity``. Else ``None``: ask
+    again shortly. So a holder that dies holding tickets strands at most one window
+    and one request, which refill like spent units."""
+    _refill(state, quota, now)
+    if -state.balance >= quota.capacity:
+        return None
+    return _take(state, amount)
 
 
 def due_in(state: BucketState, quota: Quota, ticket: float, now: float) -> float:

@@ -1,16 +1,18 @@
 """The bucket arithmetic of :mod:`mm_embed.budgets._bucket`, as one Redis Lua script.
 
-Line for line the same steps as the Python functions (refill, take, due_in, adjust,
-refused), in the same order of floating-point operations, so a Redis bucket and an
+Line for line the same steps as the Python functions (refill, take, join, due_in,
+adjust, refused), in the same order of floating-point operations, so a Redis bucket and an
 in-process one given the same calls at the same times give the same waits. The
 constants come from :mod:`~mm_embed.budgets._bucket` as arguments (one home).
 
-``KEYS[1]``: the bucket's hash. ``ARGV``: operation (``take``, ``due_in``, ``adjust``,
-``refused``, ``state``), its argument (amount, ticket or delta; ``0`` when unused),
+``KEYS[1]``: the bucket's hash. ``ARGV``: operation (``take``, ``join``, ``due_in``,
+``adjust``, ``refused``, ``state``), its argument (amount, ticket or delta; ``0`` when
+unused),
 rate, capacity, ``now`` (empty: the server's ``TIME``, so every host shares one clock),
 key lifetime in ms, then ``RECOVERY_PER_S``, ``DECREASE``, ``MIN_FACTOR``,
 ``COOLDOWN_S``, ``DUE_EPSILON``. Numbers travel as ``%.17g`` strings (exact round
-trip); "never cut" is an absent ``last_cut`` field (``-inf`` in Python).
+trip); "never cut" is an absent ``last_cut`` field (``-inf`` in Python); a ``join``
+that may not join answers an empty string (``None``).
 """
 
 from __future__ import annotations
@@ -59,7 +61,9 @@ balance = math.min(capacity, balance + elapsed * rate * (old + factor) / 2)
 updated = math.max(updated, now)
 
 local result = '0'
-if op == 'take' then
+if op == 'join' and -balance >= capacity then
+  result = ''
+elseif op == 'take' or op == 'join' then
   balance = balance - arg
   reserved = reserved + arg
   consumed = consumed + arg

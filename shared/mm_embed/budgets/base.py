@@ -55,6 +55,19 @@ class Budget(ABC):
     def take(self, account: str, quota: Quota, amount: float) -> Ticket:
         """Take ``amount`` units of ``quota`` in line (never waits); see :meth:`due_in`."""
 
+    def join(self, account: str, quota: Quota, amount: float) -> Ticket | None:
+        """:meth:`take`, but only while the line (units taken and not yet refilled) is
+        shorter than ``quota.capacity``, one window; else ``None``: ask again shortly.
+        Holders that join rather than take never strand more than one window (and one
+        request) if they die holding tickets.
+
+        The stores override this with one atomic step; this fallback reads the state
+        first, so racing holders may overshoot the window by a request each.
+        """
+        if -self.state(account, quota).balance >= quota.capacity:
+            return None
+        return self.take(account, quota, amount)
+
     @abstractmethod
     def due_in(self, ticket: Ticket) -> float:
         """Seconds until ``ticket`` may be used (0: now); ask again after sleeping."""

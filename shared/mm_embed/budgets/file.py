@@ -151,6 +151,12 @@ class FileBudget(Budget):
         )
         return Ticket(account, quota, position, amount)
 
+    def join(self, account: str, quota: Quota, amount: float) -> Ticket | None:
+        position = self._apply(
+            account, quota, lambda state, now: _bucket.join(state, quota, amount, now)
+        )
+        return None if position is None else Ticket(account, quota, position, amount)
+
     def due_in(self, ticket: Ticket) -> float:
         quota = ticket.quota
         return self._apply(

@@ -132,6 +132,10 @@ class RedisBudget(Budget):
         position = float(self._run("take", account, quota, amount))
         return Ticket(account, quota, position, amount)
 
+    def join(self, account: str, quota: Quota, amount: float) -> Ticket | None:
+        position = self._run("join", account, quota, amount)
+        return Ticket(account, quota, float(position), amount) if position else None
+
     def due_in(self, ticket: Ticket) -> float:
         return float(self._run("due_in", ticket.account, ticket.quota, ticket.position))
 
