@@ -175,4 +175,8 @@ def test_redis_budget_never_shows_the_password(redis_server: str) -> None:
     url = redis_server.replace("redis://", "redis://:hunter2-secret@")
     budget = RedisBudget(url)  # this server has no password and ignores it
     assert "hunter2" not in repr(budget) and "127.0.0.1" in repr(budget)
+    assert "hunter2" not in budget.url
+    with pytest.raises(TypeError, match="password") as caught:
+        pickle.dumps(budget)
+    assert "hunter2" not in str(caught.value)
     budget.close()

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from pydantic import SecretStr
+
 from ..config import redact_url
 from ..errors import ConfigurationError
 from . import _bucket
@@ -82,7 +84,9 @@ class RedisBudget(Budget):
         ttl: float = DEFAULT_TTL_S,
     ) -> None:
         super().__init__(clock or time.time)
-        self.url = url
+        #: The server, for display: any password in the URL is replaced by ``***``.
+        self.url = redact_url(url)
+        self._secret_url = SecretStr(url)
         self.account = account
         self.prefix = prefix
         self._server_time = clock is None
@@ -98,19 +102,24 @@ class RedisBudget(Budget):
             self._script = self._client.register_script(SCRIPT)
             self._client.ping()  # fail here, not on the first request
         except (redis.RedisError, ValueError) as exc:
-            raise BudgetError(f"budget server {redact_url(url)!r}: {exc}") from exc
+            raise BudgetError(f"budget server {self.url!r}: {exc}") from exc
 
     def __repr__(self) -> str:
         shown = "" if self.account is None else f", account={self.account!r}"
-        return f"RedisBudget({redact_url(self.url)!r}{shown})"
+        return f"RedisBudget({self.url!r}{shown})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # A budget handed to another process (multiprocessing, Ray) connects again.
-        if not self._owns_client:
-            raise TypeError("a RedisBudget built on an injected client= cannot be pickled")
+        # A budget handed to another process (multiprocessing, Ray) connects again; a
+        # password never travels in a pickle.
+        url = self._secret_url.get_secret_value()
+        if not self._owns_client or url != self.url:
+            raise TypeError(
+                "a RedisBudget with a password or an injected client= is not picklable; "
+                "build one where it is needed (or pass the budget URL there)"
+            )
         clock = None if self._server_time else self._clock
         options = (self.account, self.prefix, clock, int(self._ttl_ms) / 1000)
-        return (_reopen, (self.url, *options))
+        return (_reopen, (url, *options))
 
     def _key(self, account: str, quota: Quota) -> str:
         return f"{self.prefix}{self.account or account}:{quota.name}"
@@ -124,7 +133,7 @@ class RedisBudget(Budget):
                 args=[*args, now, self._ttl_ms, *_CONSTANTS],
             )
         except _redis_module().RedisError as exc:
-            raise BudgetError(f"budget server {redact_url(self.url)!r}: {exc}") from exc
+            raise BudgetError(f"budget server {self.url!r}: {exc}") from exc
 
     # ------------------------------------------------------------------ Budget
 
