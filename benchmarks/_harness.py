@@ -16,15 +16,17 @@ import platform
 import struct
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
 __all__ = [
     "EmulatorProcess",
+    "RedisServer",
     "machine_line",
     "ratio_line",
     "text_corpus",
+    "text_token_weights",
 ]
 
 #: The last line of every script matches ``RATIO_PATTERN`` (the smoke tests check it).
@@ -174,6 +176,76 @@ def text_corpus(n: int, *, seed: int = 0, min_words: int = 8, max_words: int = 4
         words = rng.choices(_WORDS, k=k)
         out.append(f"doc {i}: " + " ".join(words) + ".")
     return out
+
+
+def text_token_weights(texts: Sequence[str]) -> dict[str, int]:
+    """Emulator tokens of each text, keyed by the emulator's item hash of its Viking wire
+    item (``RequestRecord.item_hashes``), so billed tokens can be read off its log."""
+    import orjson
+
+    from mm_embed.emulator.state import item_hash
+    from mm_embed.emulator.tokens import count_tokens
+
+    out = {}
+    for text in texts:
+        item = {"data_type": "text", "text": text}
+        out[item_hash(orjson.dumps(item, option=orjson.OPT_SORT_KEYS))] = count_tokens(text)
+    return out
+
+
+class RedisServer:
+    """``with RedisServer() as url:`` — a ``redis-server`` on a free loopback port, no
+    persistence, stopped on exit (Debian package ``redis-server``)."""
+
+    START_TIMEOUT_S = 15.0
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> str:
+        import shutil
+        import socket
+        import time
+
+        exe = shutil.which("redis-server")
+        if exe is None:
+            raise RuntimeError("redis-server is not installed (apt-get install -y redis-server)")
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self._proc = subprocess.Popen(
+            [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + self.START_TIMEOUT_S
+        while not _pongs("127.0.0.1", port):
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                self.__exit__()
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+        return f"redis://127.0.0.1:{port}/0"
+
+    def __exit__(self, *exc: object) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+def _pongs(host: str, port: int) -> bool:
+    """Whether a Redis server at ``host:port`` answers ``PING`` (raw RESP, one second)."""
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=1) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 def run_main(main: Callable[[list[str]], int]) -> None:

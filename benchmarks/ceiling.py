@@ -31,16 +31,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-from _harness import EmulatorProcess, machine_line, ratio_line, run_main, text_corpus
+from _harness import (
+    EmulatorProcess,
+    machine_line,
+    ratio_line,
+    run_main,
+    text_corpus,
+    text_token_weights,
+)
 
 from mm_embed import AsyncVikingClient, ImageItem, VikingClient
 from mm_embed.emulator import SAMPLES, sample_png
-from mm_embed.emulator.state import item_hash
 from mm_embed.emulator.tokens import count_tokens
 
 TPM = 120_000
@@ -82,15 +86,6 @@ class Run:
             f"1000029: {self.quota_warmup} in warm-up, {self.quota_after} after  "
             f"errors: {self.errors}  client retries: {self.client_retries}  wall {self.wall:.1f} s"
         )
-
-
-def _text_tokens(texts: Sequence[str]) -> dict[str, int]:
-    """Emulator tokens of each text, keyed by the emulator's item hash of its wire item."""
-    out = {}
-    for t in texts:
-        item = {"data_type": "text", "text": t}
-        out[item_hash(orjson.dumps(item, option=orjson.OPT_SORT_KEYS))] = count_tokens(t)
-    return out
 
 
 def _texts_for(seconds: float) -> list[str]:
@@ -172,7 +167,7 @@ def run_sync(kind: str, seconds: float, warmup: float) -> Run:
         items: list[Any]
         if kind == "tokens":
             texts = _texts_for(seconds)
-            items, weights, model = list(texts), _text_tokens(texts), TEXT_MODEL
+            items, weights, model = list(texts), text_token_weights(texts), TEXT_MODEL
         else:
             items, weights, model = _images_for(seconds), None, IMAGE_MODEL
         errors = 0
@@ -199,7 +194,7 @@ def run_async(kind: str, seconds: float, warmup: float) -> Run:
         items: list[Any]
         if kind == "tokens":
             texts = _texts_for(seconds)
-            items, weights, model = list(texts), _text_tokens(texts), TEXT_MODEL
+            items, weights, model = list(texts), text_token_weights(texts), TEXT_MODEL
         else:
             items, weights, model = _images_for(seconds), None, IMAGE_MODEL
 
@@ -236,7 +231,7 @@ def main(argv: list[str]) -> int:
     print(machine_line())
     print(
         f"emulator (own process): tpm={TPM} images/s={IMAGES_PER_SECOND} latency={LATENCY_MS} ms; "
-        f"client defaults (max_concurrency=8, tokens_per_minute={TPM}, images_per_second="
+        f"client defaults (max_concurrency=32, tokens_per_minute={TPM}, images_per_second="
         f"{IMAGES_PER_SECOND}); {seconds:g} s of budget per run, warm-up {warmup:g} s"
     )
     runs = []

@@ -9,7 +9,7 @@ and median of ``--repeats`` rounds, per parse):
 
 * floor: ``np.asarray(orjson.loads(b)[...]["..."], dtype=np.float32)``, the least any
   client must do to get a float32 matrix out of JSON;
-* ours: ``mm_embed.protocol.viking.parse_response`` / ``fgclip.parse_response`` (status
+* ours: ``mm_embed.providers.viking.protocol.parse_response`` / ``fgclip``'s (status
   and code checks, shape checks, usage, the ``EmbeddingResult``);
 * official SDK (Viking only): the parsing that ``VikingDBService.embedding_v2`` does on
   the same bytes — ``requests.Response.json()``, ``json.dumps`` of that (its
@@ -36,7 +36,8 @@ from _harness import machine_line, ratio_line, run_main, text_corpus
 
 from mm_embed import FGClipClient, VikingClient
 from mm_embed.emulator import Emulator
-from mm_embed.protocol import fgclip, viking
+from mm_embed.providers.fgclip import protocol as fgclip
+from mm_embed.providers.viking import protocol as viking
 
 
 def capture_replies() -> tuple[bytes, bytes]:
@@ -92,9 +93,9 @@ def main(argv: list[str]) -> int:
     )
 
     # Same results first: the timings compare equal work.
-    ours_v = viking.parse_response(
-        200, vbody, expected_rows=100, return_dense=True, return_sparse=False
-    )
+    # The reply of a request for doubao-embedding's 2048-d vectors, as the client asks it.
+    request = viking.resolve_request(model="doubao-embedding", return_sparse=False)
+    ours_v = viking.parse_response(200, vbody, expected_rows=100, request=request)
     floor_v = np.asarray(orjson.loads(vbody)["data"]["sentence_dense_embedding"], np.float32)
     sdk_v = np.asarray(sdk_parse(vbody)["sentence_dense_embedding"], np.float32)
     ours_f = fgclip.parse_response(200, fbody, expected_rows=32, embedding_types=("float",))
@@ -111,9 +112,7 @@ def main(argv: list[str]) -> int:
             number,
         ),
         "viking ours": (
-            lambda: viking.parse_response(
-                200, vbody, expected_rows=100, return_dense=True, return_sparse=False
-            ),
+            lambda: viking.parse_response(200, vbody, expected_rows=100, request=request),
             number,
         ),
         "viking sdk": (lambda: sdk_parse(vbody), max(1, number // 5)),

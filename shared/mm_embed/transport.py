@@ -23,6 +23,7 @@ import weakref
 from asyncio import CancelledError, ensure_future, gather, shield
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Protocol, TypeVar
 
 import anyio
@@ -65,8 +66,12 @@ class Pacer(Protocol):
 
     ``before`` returns the seconds still to wait and is asked again after each short
     sleep until it returns 0 (a wait can shrink while the caller sleeps); ``after``
-    learns how the attempt ended, to settle what ``before`` reserved.
+    learns how the attempt ended, to settle what ``before`` reserved. ``blocking``: the
+    calls do I/O (a file or a Redis server), so an event loop runs them in a thread.
     """
+
+    @property
+    def blocking(self) -> bool: ...
 
     def before(self) -> float: ...
 
@@ -126,10 +131,18 @@ class _Send:
     """Ask the driver to send the request once and report the outcome."""
 
 
+@dataclass(frozen=True)
+class _Pace:
+    """Ask the driver to run one budget step (``run()``) and report its result."""
+
+    run: Callable[[], object]
+    blocking: bool
+
+
 _SEND = _Send()
 #: What a driver reports after sending: the response (body read) or the httpx error.
 Outcome = httpx.Response | httpx.HTTPError
-Attempts = Generator[_Sleep | _Send, Outcome | None, T]
+Attempts = Generator[_Sleep | _Send | _Pace, object, T]
 
 
 class Transport:
@@ -213,16 +226,20 @@ class Transport:
     def _attempts(self, path: str, parse: Parser[T], pacer: Pacer | None) -> Attempts[T]:
         """The retry loop, sans-I/O: yields sleeps and sends, returns the parsed result."""
         attempt = 0
+        blocking = pacer is not None and pacer.blocking
         while True:
-            if pacer is not None:
-                while (wait := pacer.before()) > 0:
-                    yield _Sleep(min(wait, RECHECK_S))
+            while pacer is not None:
+                wait = yield _Pace(pacer.before, blocking)
+                assert isinstance(wait, (int, float))
+                if wait <= 0:
+                    break
+                yield _Sleep(min(wait, RECHECK_S))
             outcome = yield _SEND
             error: MMEmbedError
             if isinstance(outcome, httpx.HTTPError):
                 error = self.map_exception(outcome)
             else:
-                assert outcome is not None
+                assert isinstance(outcome, httpx.Response)
                 logger.debug(
                     "POST %s -> %d (%d bytes)", path, outcome.status_code, len(outcome.content)
                 )
@@ -235,10 +252,10 @@ class Transport:
                 else:
                     self.stats.add(requests=1)
                     if pacer is not None:
-                        pacer.after(result, None)
+                        yield _Pace(partial(pacer.after, result, None), blocking)
                     return result
             if pacer is not None:
-                pacer.after(None, error)
+                yield _Pace(partial(pacer.after, None, error), blocking)
             delay = self._next_delay(attempt, error)
             if delay is None:
                 raise error
@@ -321,6 +338,8 @@ class SyncTransport(Transport):
                 if isinstance(step, _Sleep):
                     _sleep(step.seconds)
                     step = steps.send(None)
+                elif isinstance(step, _Pace):
+                    step = steps.send(step.run())
                 else:
                     step = steps.send(self._send(path, body))
             except StopIteration as done:
@@ -442,6 +461,10 @@ class AsyncTransport(Transport):
                 if isinstance(step, _Sleep):
                     await _asleep(step.seconds)
                     step = steps.send(None)
+                elif isinstance(step, _Pace):
+                    # A file or Redis budget answers over I/O: not on the event loop.
+                    ran = await asyncio.to_thread(step.run) if step.blocking else step.run()
+                    step = steps.send(ran)
                 else:
                     step = steps.send(await self._send(path, body))
             except StopIteration as done:

@@ -375,3 +375,35 @@ async def test_one_call_never_carries_more_images_than_a_second_allows(kind: str
     assert max(a for _, a in stamps) <= ips
     for window in (0.5, 1.0):
         assert sliding_max(stamps, window) <= ips + ips * window
+
+
+class ThreadRecordingBudget(LocalBudget):
+    """A budget that says it does I/O, and records which threads call it."""
+
+    in_memory = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[int] = set()
+
+    def take(self, account: str, quota: Quota, amount: float) -> Any:
+        self.threads.add(threading.get_ident())
+        return super().take(account, quota, amount)
+
+    def due_in(self, ticket: Any) -> float:
+        self.threads.add(threading.get_ident())
+        return super().due_in(ticket)
+
+    def adjust(self, account: str, quota: Quota, delta: float) -> None:
+        self.threads.add(threading.get_ident())
+        super().adjust(account, quota, delta)
+
+
+async def test_a_budget_doing_io_is_never_called_on_the_event_loop() -> None:
+    budget = ThreadRecordingBudget()
+    twin = build_viking("async", FakeViking(), tokens_per_minute=6000, budget=budget)
+    await twin.embed([TEXT, TEXT + "2"], model="bge-m3")
+    assert budget.threads and threading.get_ident() not in budget.threads
+    # An in-memory budget is plain arithmetic: it stays on the loop (no thread hop).
+    local = LocalBudget()
+    assert local.in_memory and not ThreadRecordingBudget.in_memory

@@ -418,3 +418,22 @@ def test_fgclip_probability_scalars_and_arrays() -> None:
     assert values.shape == (4,) and np.all(np.diff(values) > 0)
     assert np.all((values >= 0) & (values <= 1))
     assert fgclip_probability([[0.1, 0.2]]).shape == (1, 2)
+
+
+@pytest.mark.parametrize(
+    ("body", "plain"),
+    [
+        (b'{"data":{"v":[[1,2.5,-3e-4],[0,1E+2,7]],"u":{"a":1}}}', True),
+        (b'{"data":{"v":[[1,true]]}}', False),
+        (b'{"data":{"v":[[1,false]]}}', False),
+        (b'{"data":{"v":[[1,null]]}}', False),
+        (b'{"data":{"v":[[1,"2"]]}}', False),
+        (b'{"data":{"v":[[1,2]],"v":[["x"]]}}', False),  # a duplicate key: the last wins
+        (b'{"data":{"w":[[1,2]]}}', False),
+        (b'{"data":{"v":[[1,2]', False),
+    ],
+)
+def test_the_fast_path_is_taken_only_for_plain_numbers(body: bytes, plain: bool) -> None:
+    from mm_embed.providers._wire import plain_numbers
+
+    assert plain_numbers(body, b'"v"') is plain

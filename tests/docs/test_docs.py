@@ -199,11 +199,15 @@ def _provider_env(emu: Any) -> dict[str, str]:
 
 
 @pytest.fixture
-def provider_env(emulator_session: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def provider_env(
+    emulator_session: Any, redis_server: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
     for variable in EnvVar:
         monkeypatch.delenv(variable, raising=False)
     for name, value in _provider_env(emulator_session).items():
         monkeypatch.setenv(name, value)
+    # The many-hosts examples share a budget through the session's real Redis server.
+    monkeypatch.setenv("REDIS_URL", redis_server)
     # Each example runs as in a fresh process: the core's once-per-process warnings
     # (a retiring model version ...) show again, as the page says they do.
     monkeypatch.setattr(provider_client, "_warned", set())

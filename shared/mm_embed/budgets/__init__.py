@@ -16,7 +16,8 @@ URL`` as a :class:`Budget` or a URL (``memory://``, ``file:///abs/path``,
 shares a quota with no code change.
 
 Buckets start holding the provider's whole window (a minute of tokens), refill at the
-quota's rate, serve callers in arrival order, and back off for every holder at once
+quota's rate, serve callers in arrival order from a line at most one window long (so a
+holder killed while waiting strands no more), and back off for every holder at once
 on a quota refusal (AIMD: halve, then recover additively).
 """
 
@@ -25,7 +26,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._bucket import BucketState, Quota
-from .base import Budget, Ticket
+from .base import Budget, BudgetError, Ticket
 from .local import LocalBudget
 from .url import budget_from_url, default_budget, resolve_budget
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BucketState",
     "Budget",
+    "BudgetError",
     "FileBudget",
     "LocalBudget",
     "Quota",

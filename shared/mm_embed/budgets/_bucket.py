@@ -22,12 +22,14 @@ from dataclasses import dataclass
 __all__ = [
     "COOLDOWN_S",
     "DECREASE",
+    "DUE_EPSILON",
     "MIN_FACTOR",
     "RECOVERY_PER_S",
     "BucketState",
     "Quota",
     "adjust",
     "due_in",
+    "join",
     "new_state",
     "refused",
     "take",
@@ -41,6 +43,8 @@ MIN_FACTOR = 0.05
 RECOVERY_PER_S = 0.02
 #: Refusals within this long of a cut do not cut again.
 COOLDOWN_S = 1.0
+#: A ticket short by no more than this many units is due (float rounding).
+DUE_EPSILON = 1e-9
 
 
 @dataclass(frozen=True)
@@ -94,14 +98,10 @@ def _refill(state: BucketState, quota: Quota, now: float) -> None:
     state.updated = max(state.updated, now)
 
 
-def take(state: BucketState, quota: Quota, amount: float, now: float) -> float:
-    """Take ``amount`` units in line; return the ticket.
-
-    A request larger than the whole bucket waits for a full bucket (the provider admits
-    it then), not for a balance it could never reach; the callers after it still wait
-    for all it took.
-    """
-    _refill(state, quota, now)
+def _take(state: BucketState, quota: Quota, amount: float) -> float:
+    # A request larger than the whole bucket waits for a full bucket (the provider
+    # admits it then), not for a balance it could never reach; the callers after it
+    # still wait for all it took.
     ticket = state.reserved + min(amount, quota.capacity)
     state.balance -= amount
     state.reserved += amount
@@ -109,11 +109,28 @@ def take(state: BucketState, quota: Quota, amount: float, now: float) -> float:
     return ticket
 
 
+def take(state: BucketState, quota: Quota, amount: float, now: float) -> float:
+    """Take ``amount`` units in line; return the ticket."""
+    _refill(state, quota, now)
+    return _take(state, quota, amount)
+
+
+def join(state: BucketState, quota: Quota, amount: float, now: float) -> float | None:
+    """:func:`take`, but only while the line is shorter than one window: the units taken
+    and not yet refilled (``-balance``) are fewer than ``capacity``. Else ``None``: ask
+    again shortly. So a holder that dies holding tickets strands at most one window
+    and one request, which refill like spent units."""
+    _refill(state, quota, now)
+    if -state.balance >= quota.capacity:
+        return None
+    return _take(state, quota, amount)
+
+
 def due_in(state: BucketState, quota: Quota, ticket: float, now: float) -> float:
     """Seconds until ``ticket`` is due at the current rate (0: go now)."""
     _refill(state, quota, now)
     short = ticket - (state.balance + state.reserved)
-    return short / (quota.rate * state.factor) if short > 1e-9 else 0.0
+    return short / (quota.rate * state.factor) if short > DUE_EPSILON else 0.0
 
 
 def adjust(state: BucketState, quota: Quota, delta: float, now: float) -> None:

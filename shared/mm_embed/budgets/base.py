@@ -19,10 +19,17 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
+from ..errors import MMEmbedError
 from ._bucket import BucketState, Quota
 
-__all__ = ["Budget", "Quota", "Ticket"]
+__all__ = ["Budget", "BudgetError", "Quota", "Ticket"]
+
+
+class BudgetError(MMEmbedError):
+    """The budget's shared store failed (a file that cannot be opened or stays locked,
+    an unreachable Redis server)."""
 
 
 @dataclass(frozen=True)
@@ -42,12 +49,28 @@ class Budget(ABC):
     time (``time.time``) so that processes and hosts agree.
     """
 
+    #: Whether every call is quick arithmetic in this process (no file or network I/O).
+    in_memory: ClassVar[bool] = False
+
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
 
     @abstractmethod
     def take(self, account: str, quota: Quota, amount: float) -> Ticket:
         """Take ``amount`` units of ``quota`` in line (never waits); see :meth:`due_in`."""
+
+    def join(self, account: str, quota: Quota, amount: float) -> Ticket | None:
+        """:meth:`take`, but only while the line (units taken and not yet refilled) is
+        shorter than ``quota.capacity``, one window; else ``None``: ask again shortly.
+        Holders that join rather than take never strand more than one window (and one
+        request) if they die holding tickets.
+
+        The stores override this with one atomic step; this fallback reads the state
+        first, so racing holders may overshoot the window by a request each.
+        """
+        if -self.state(account, quota).balance >= quota.capacity:
+            return None
+        return self.take(account, quota, amount)
 
     @abstractmethod
     def due_in(self, ticket: Ticket) -> float:
@@ -74,9 +97,10 @@ class Budget(ABC):
         sleep: Callable[[float], None] = time.sleep,
         recheck: float = 0.05,
     ) -> Ticket:
-        """Take ``amount`` in line and block until it is due, asking again every
-        ``recheck`` seconds (refunds that arrive meanwhile bring it forward)."""
-        ticket = self.take(account, quota, amount)
+        """Join the line (:meth:`join`) and block until the units are due, asking again
+        every ``recheck`` seconds (refunds that arrive meanwhile bring it forward)."""
+        while (ticket := self.join(account, quota, amount)) is None:
+            sleep(recheck)
         while (wait := self.due_in(ticket)) > 0:
             sleep(min(wait, recheck))
         return ticket
@@ -90,7 +114,7 @@ class Budget(ABC):
         """Give all of ``ticket`` back (nothing was consumed)."""
         self.adjust(ticket.account, ticket.quota, -ticket.amount)
 
-    def close(self) -> None:  # noqa: B027 (a no-op for in-memory budgets)
+    def close(self) -> None:  # noqa: B027 - optional: in-memory budgets hold nothing
         """Release the store's resources (connections, files)."""
 
     def __enter__(self) -> Budget:

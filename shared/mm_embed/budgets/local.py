@@ -22,6 +22,8 @@ class LocalBudget(Budget):
     being told.
     """
 
+    in_memory = True
+
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(clock)
         self._lock = threading.Lock()
@@ -42,6 +44,12 @@ class LocalBudget(Budget):
             now = self._clock()
             position = _bucket.take(self._state(account, quota, now), quota, amount, now)
         return Ticket(account, quota, position, amount)
+
+    def join(self, account: str, quota: Quota, amount: float) -> Ticket | None:
+        with self._lock:
+            now = self._clock()
+            position = _bucket.join(self._state(account, quota, now), quota, amount, now)
+        return None if position is None else Ticket(account, quota, position, amount)
 
     def due_in(self, ticket: Ticket) -> float:
         with self._lock:

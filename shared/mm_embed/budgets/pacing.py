@@ -10,6 +10,9 @@ from .base import Budget, Ticket
 
 __all__ = ["CallPacer", "Charge"]
 
+#: Seconds before asking again to join a line that is a whole window long.
+JOIN_RETRY_S = 0.05
+
 #: ``(quota, estimated amount, settle)``: ``settle(result)`` returns the amount the
 #: reply says was used (``None``: keep the estimate).
 Charge = tuple[Quota, float, Callable[[object], float | None] | None]
@@ -17,10 +20,11 @@ Charge = tuple[Quota, float, Callable[[object], float | None] | None]
 
 class CallPacer:
     """Takes each charge's units in line before an attempt, in order (a later quota is
-    taken only once the earlier ones are due, so it sees about the real sending time),
-    and settles them after: the reply's usage corrects estimates; a quota refusal keeps
-    the charge and makes every holder back off; any other failure refunds the first
-    charge (the provider did no work).
+    taken only once the earlier ones are due, so it sees about the real sending time;
+    each joins the line only while it is shorter than one window, so a holder killed
+    while waiting strands no more than that), and settles them after: the reply's usage
+    corrects estimates; a quota refusal keeps the charge and makes every holder back
+    off; any other failure refunds the first charge (the provider did no work).
     """
 
     def __init__(self, budget: Budget, account: str, charges: Sequence[Charge]) -> None:
@@ -30,11 +34,19 @@ class CallPacer:
         self._pending: list[Ticket] = []
         self._sent: list[Ticket] = []
 
+    @property
+    def blocking(self) -> bool:
+        """Whether the budget answers over I/O (a file, Redis, a Ray actor)."""
+        return not self._budget.in_memory
+
     def before(self) -> float:
         budget = self._budget
         for number, (quota, amount, _) in enumerate(self._charges):
             if len(self._pending) <= number:
-                self._pending.append(budget.take(self._account, quota, amount))
+                ticket = budget.join(self._account, quota, amount)
+                if ticket is None:
+                    return JOIN_RETRY_S
+                self._pending.append(ticket)
             wait = budget.due_in(self._pending[number])
             if wait > 0:
                 return wait

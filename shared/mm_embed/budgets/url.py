@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import threading
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ..config import EnvVar, env_value, redact_url
 from ..errors import ConfigurationError
@@ -52,12 +52,12 @@ def _open(scheme: str, url: str) -> Budget:
     if scheme == "file":
         from .file import FileBudget
 
-        path = urlsplit(url).path
-        if not path.startswith("/") or urlsplit(url).netloc not in ("", "localhost"):
+        parts = urlsplit(url)
+        if not parts.path.startswith("/") or parts.netloc not in ("", "localhost"):
             raise ConfigurationError(
                 f"a file budget URL needs an absolute path: file:///abs/path, got {url!r}"
             )
-        return FileBudget(path)
+        return FileBudget(unquote(parts.path))  # file:///my%20dir/b.db is "/my dir/b.db"
     from .redis import RedisBudget
 
     return RedisBudget(url)

@@ -18,7 +18,14 @@ import orjson
 
 from ..errors import ResponseFormatError, status_error_class
 
-__all__ = ["ReplyContext", "dense_matrix", "dumps", "raise_status", "read_json_object"]
+__all__ = [
+    "ReplyContext",
+    "dense_matrix",
+    "dumps",
+    "plain_numbers",
+    "raise_status",
+    "read_json_object",
+]
 
 
 def dumps(value: Any) -> bytes:
@@ -87,28 +94,46 @@ def _is_not_number(value: object) -> bool:
     return isinstance(value, bool) or not isinstance(value, (int, float))
 
 
-def dense_matrix(
-    raw: object,
-    *,
-    name: str,
-    rows: int,
-    reply: ReplyContext,
-    dimension: int | None = None,
-    dtype: npt.DTypeLike = np.float32,
-    body: bytes = b"",
-) -> npt.NDArray[Any]:
-    """Read one reply matrix strictly: ``rows`` rows of numbers, each of ``dimension``
-    values (when given) and at least one; no booleans, strings or nulls.
+def _matrix_end(body: bytes, start: int) -> int:
+    """The offset of the ``]]`` closing the matrix that opens at ``start`` (-1: none).
+    Single-byte scans, one per row: far faster than a two-byte search."""
+    position = start
+    while (close := body.find(b"]", position)) >= 0:
+        if body[close + 1 : close + 2] == b"]":
+            return close
+        position = close + 1
+    return -1
 
-    ``body`` (the raw reply) lets the common case skip the per-value scan: JSON booleans
-    can only hide among the numbers when ``true`` or ``false`` occur in the body.
-    """
-    if not isinstance(raw, list):
-        raise reply.format_error(f"{name} is not a list of vectors")
-    if len(raw) != rows:
-        raise reply.format_error(f"{name} has {len(raw)} rows, expected {rows}")
-    if rows == 0:
-        return np.zeros((0, dimension or 0), dtype)
+
+#: The highest byte of plain JSON numbers and list punctuation (``e``); the letters of
+#: ``true``, ``false`` and ``null`` all lie above it.
+_HIGHEST_NUMBER_BYTE = ord("e")
+
+
+def plain_numbers(body: bytes, key: bytes) -> bool:
+    """Whether the JSON value of ``key`` (``b'"name"'``), found once in ``body``, is text
+    that can only hold numbers: no quote (a string) and no byte above ``e`` (the
+    letters of a boolean or a null) up to its closing ``]]``. A few C-speed scans, so
+    the common reply skips the per-value check; ``False`` only means "check each
+    value"."""
+    at = body.find(key)
+    start = body.find(b"[", at + len(key)) if at >= 0 else -1
+    end = _matrix_end(body, start) if start >= 0 else -1
+    if end < 0:
+        return False
+    # The region holds no quote, so the key cannot recur inside it; elsewhere it would
+    # be a duplicate key (the parser keeps the last one).
+    if body.find(key, 0, at) >= 0 or body.find(key, end) >= 0:
+        return False
+    if body.find(b'"', start, end) >= 0:
+        return False
+    region = np.frombuffer(body, dtype=np.uint8, count=end - start, offset=start)
+    return int(region.max()) <= _HIGHEST_NUMBER_BYTE
+
+
+def _numeric(raw: list[Any], name: str, reply: ReplyContext) -> npt.NDArray[Any]:
+    """The matrix of ``raw`` when every value is an ``int`` or a ``float``, else the
+    :class:`ResponseFormatError` naming the first bad row (the exact, slower path)."""
     try:
         # No dtype: numpy then keeps strings and nulls visible (kinds U / O) instead of
         # converting them, and a ragged matrix fails.
@@ -123,10 +148,45 @@ def dense_matrix(
         if len(lengths) > 1:
             raise reply.format_error(f"{name} rows differ in length ({lengths})")
         raise reply.format_error(f"{name} holds a number out of range")
-    if matrix.dtype.kind == "b" or (b"true" in body or b"false" in body):
-        bad = _first_bad_row(raw, lambda v: isinstance(v, bool))
-        if bad >= 0:
-            raise reply.format_error(f"{name}[{bad}] holds a boolean, not a number")
+    bad = _first_bad_row(raw, lambda v: isinstance(v, bool))
+    if bad >= 0:
+        raise reply.format_error(f"{name}[{bad}] holds a boolean, not a number")
+    return matrix
+
+
+def dense_matrix(
+    raw: object,
+    *,
+    name: str,
+    rows: int,
+    reply: ReplyContext,
+    dimension: int | None = None,
+    dtype: npt.DTypeLike = np.float32,
+    plain: bool = False,
+) -> npt.NDArray[Any]:
+    """Read one reply matrix strictly: ``rows`` rows of numbers, each of ``dimension``
+    values (when given) and at least one; no booleans, strings or nulls.
+
+    ``plain``: :func:`plain_numbers` proved the value's text holds numbers only, so
+    numpy converts it straight to ``dtype`` (the common, fast case).
+    """
+    if not isinstance(raw, list):
+        raise reply.format_error(f"{name} is not a list of vectors")
+    if len(raw) != rows:
+        raise reply.format_error(f"{name} has {len(raw)} rows, expected {rows}")
+    if rows == 0:
+        return np.zeros((0, dimension or 0), dtype)
+    matrix: npt.NDArray[Any] | None = None
+    if plain and np.dtype(dtype).kind == "f":
+        try:
+            with np.errstate(over="ignore"):
+                matrix = np.asarray(raw, dtype=dtype)
+        except (ValueError, TypeError, OverflowError):
+            matrix = None
+        if matrix is not None and matrix.ndim != 2:
+            matrix = None
+    if matrix is None:
+        matrix = _numeric(raw, name, reply)
     width = matrix.shape[1]
     if width == 0:
         raise reply.format_error(f"{name}[0] is an empty vector")

@@ -19,7 +19,7 @@ import numpy.typing as npt
 from ...errors import InputError
 from ...inputs import PreparedImage
 from ...results import DTYPES, EmbeddingResult, ImageInfo, ReplyMeta, ResultMeta, Usage
-from .._wire import ReplyContext, dense_matrix, raise_status, read_json_object
+from .._wire import ReplyContext, dense_matrix, plain_numbers, raise_status, read_json_object
 from .catalogue import (
     DEFAULT_MODEL,
     EMBEDDING_TYPES,
@@ -275,7 +275,7 @@ def parse_response(
             reply=reply,
             dimension=dimension,
             dtype=DTYPES[name],
-            body=content,
+            plain=plain_numbers(content, f'"{name}"'.encode()),
         )
         for name in embedding_types
     }

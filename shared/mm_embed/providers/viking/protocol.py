@@ -33,7 +33,7 @@ from ...inputs import (
     check_text,
 )
 from ...results import EmbeddingResult, SparseVector, Usage
-from .._wire import ReplyContext, dense_matrix, raise_status, read_json_object
+from .._wire import ReplyContext, dense_matrix, plain_numbers, raise_status, read_json_object
 from .catalogue import (
     FPS_RANGE,
     FULL_MODAL,
@@ -480,7 +480,7 @@ def parse_response(
             rows=expected_rows,
             reply=reply,
             dimension=request.expected_dimension,
-            body=content,
+            plain=plain_numbers(content, b'"sentence_dense_embedding"'),
         )
     sparse = None
     if request.return_sparse:
