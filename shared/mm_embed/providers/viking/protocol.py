@@ -246,7 +246,7 @@ def estimate_tokens(text: str) -> int:
 
     CJK characters count one each; other text about one per three characters.
     """
-    cjk = sum(1 for ch in text if ord(ch) >= 0x2E80)
+    cjk = 0 if text.isascii() else sum(1 for ch in text if ord(ch) >= 0x2E80)
     return cjk + math.ceil((len(text) - cjk) / 3) + 1
 
 
