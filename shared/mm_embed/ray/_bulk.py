@@ -1,0 +1,44 @@
+"""The bulk-engine and core internals the Ray engine runs, imported in this one place.
+
+The Ray engine does not re-implement the failure policy, the output schema or the
+quota arithmetic: each Ray actor runs the bulk engine's batch step
+(:meth:`~mm_embed.bulk.BulkEmbedder.work`) on its own client, builds the same Arrow
+tables, and the budget actor runs :mod:`mm_embed.budgets._bucket` through a
+:class:`~mm_embed.budgets.LocalBudget`. When those modules move, only these imports
+change.
+"""
+
+from __future__ import annotations
+
+from ..bulk.assembly import OutputShape
+from ..bulk.batches import BatchResult, InputBatch
+from ..bulk.cli import client_settings, make_client
+from ..bulk.dedup import IdSet
+from ..bulk.dedup import _hash as id_hash
+from ..bulk.fingerprint import decode_prints, encode_prints, record_print
+from ..bulk.items import coerce_record
+from ..bulk.lock import OutputLock
+from ..bulk.providers import quota_per_minute
+from ..bulk.readers import InputFileError
+from ..bulk.tables import batch_table, public_table
+from ..bulk.writers import RejectsWriter
+
+__all__ = [
+    "BatchResult",
+    "IdSet",
+    "InputBatch",
+    "InputFileError",
+    "OutputLock",
+    "OutputShape",
+    "RejectsWriter",
+    "batch_table",
+    "client_settings",
+    "coerce_record",
+    "decode_prints",
+    "encode_prints",
+    "id_hash",
+    "make_client",
+    "public_table",
+    "quota_per_minute",
+    "record_print",
+]
