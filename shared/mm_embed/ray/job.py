@@ -105,6 +105,7 @@ class RayCorpusJob:
         self.input, self.output, self.options = input, output, options
         self.rejects_path = options.rejects or output.with_name(output.name + ".rejects.jsonl")
         self.format = _input_format(input, options.input_format) if input.exists() else None
+        self.resuming = False
 
     def run(self) -> BulkSummary:
         started = time.monotonic()
@@ -118,7 +119,7 @@ class RayCorpusJob:
             input=str(self.input), output=str(self.output), rejects_path=str(self.rejects_path)
         )
         with OutputLock(self.output):
-            if not self._prepare_directory(summary):
+            if not self._check_directory(summary):
                 return summary
             started_ray = connect(self.options.ray_address)
             try:
@@ -143,9 +144,12 @@ class RayCorpusJob:
             "input": {"path": str(self.input.resolve()), "format": self.format},
         }
 
-    def _prepare_directory(self, summary: BulkSummary) -> bool:
-        """Check the output against resume / overwrite; ``False``: nothing to do."""
+    def _check_directory(self, summary: BulkSummary) -> bool:
+        """Check the output against resume / overwrite, changing nothing; ``False``:
+        nothing to do. A fresh run's directory is made by :meth:`make_directory` once
+        the input passed its checks, so a refused run leaves nothing behind."""
         o, manifest = self.options, self.output / MANIFEST
+        self.resuming = False
         existing = _read_manifest(manifest) if manifest.is_file() else None
         if existing is not None and o.resume and not o.overwrite:
             differences = _differences(existing.get("settings", {}), self.settings())
@@ -157,6 +161,7 @@ class RayCorpusJob:
                 summary.message = f"nothing to resume: {self.output} is complete"
                 summary.extra["already_complete"] = True
                 return False
+            self.resuming = True
             return True
         if self.output.exists() and any(self.output.iterdir()) and not o.overwrite:
             what = (
@@ -165,12 +170,17 @@ class RayCorpusJob:
                 else "exists: replace it with --overwrite"
             )
             raise CheckpointError(f"{self.output} {what}")
+        return True
+
+    def make_directory(self) -> None:
+        """A fresh output directory holding the run's manifest (a resume keeps its own)."""
+        if self.resuming:
+            return
         if self.output.exists():
             shutil.rmtree(self.output)
         self.rejects_path.unlink(missing_ok=True)
         self.output.mkdir(parents=True)
-        _write_manifest(manifest, {"settings": self.settings(), "complete": False})
-        return True
+        _write_manifest(self.output / MANIFEST, {"settings": self.settings(), "complete": False})
 
 
 class _Run:
@@ -184,14 +194,15 @@ class _Run:
     def execute(self) -> BulkSummary:
         job, o = self.job, self.job.options
         assert job.format is not None
+        batch_size = prepare(o.provider, o.client, o.engine)
         ds = open_dataset(job.input, job.format)
         _check_columns(ds, o.columns, job.input)
         # Its own dataset (and so its own DataContext): only the scan keeps input order.
         scan = scan_ids(open_dataset(job.input, job.format), o.columns.id, _PATH_COLUMN)
         if scan.duplicates and o.check_duplicates:
             raise InputFileError(scan.duplicate_message(o.columns.id), path=str(job.input))
+        job.make_directory()
         done = DoneSet.of(list(read_batches(job.output)))
-        batch_size = prepare(o.provider, o.client, o.engine)
         spec = WorkerSpec(
             o.provider,
             o.client,
