@@ -11,12 +11,10 @@ from collections.abc import Iterator
 import pytest
 import ray
 import ray.data
-
-from mm_embed.emulator import Emulator
+from rayhelp import RayCluster, emulator_settings
 
 from mm_embed.config import EnvVar
-
-from rayhelp import RayCluster, emulator_settings
+from mm_embed.emulator import Emulator
 
 
 @pytest.fixture(scope="session")

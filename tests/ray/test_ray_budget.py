@@ -104,8 +104,9 @@ def test_every_process_shares_one_actor(ray_cluster: RayCluster) -> None:
     try:
         copy = pickle.loads(pickle.dumps(budget))
         assert copy.name == budget.name and "token" not in repr(copy).lower()
-        positions = [p for batch in ray.get([_take_from.remote(budget, 20) for _ in range(3)])
-                     for p in batch]
+        positions = [
+            p for batch in ray.get([_take_from.remote(budget, 20) for _ in range(3)]) for p in batch
+        ]
         positions += [copy.take("acct", QUOTA, 10.0).position]
         # One line for everyone: 61 tickets of 10 units, each place given once.
         assert sorted(positions) == [10.0 * k for k in range(1, 62)]

@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -35,6 +35,9 @@ from .progress import BulkSummary, TqdmProgress, format_summary
 from .providers import quota_per_minute
 from .readers import FORMATS
 from .writers import OUTPUT_FORMATS
+
+if TYPE_CHECKING:
+    from ..ray.cli import RayCommand
 
 __all__ = [
     "add_embed_arguments",
@@ -328,7 +331,9 @@ def _run(args: argparse.Namespace) -> ExitCode:
     return summary.exit_code
 
 
-def _job(args: argparse.Namespace, client: Any, options: CorpusOptions, quota: int | None) -> Any:
+def _job(
+    args: argparse.Namespace, client: Any, options: CorpusOptions, quota: int | None
+) -> CorpusJob | RayCommand:
     """The run: this process's thread pool, or actors on Ray (``--engine ray``)."""
     if args.engine == "ray":
         from ..ray.cli import RayCommand

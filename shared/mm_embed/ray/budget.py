@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from ..budgets import Budget, BucketState, LocalBudget, Quota, Ticket
+from ..budgets import BucketState, Budget, LocalBudget, Quota, Ticket
 from .runtime import require_ray
 
 __all__ = ["DEFAULT_NAME", "DEFAULT_NAMESPACE", "BudgetActor", "RayBudget"]

@@ -308,7 +308,11 @@ class _Run:
         s.items, s.resumed = scan.total, c.get("skipped", 0)
         s.embedded, s.rejected = totals["embedded"], totals["rejected"]
         s.rows, s.total_tokens = totals["rows"], totals["total_tokens"]
-        s.calls, s.requests, s.failures = c.get("calls", 0), c.get("requests", 0), c.get("failures", 0)
+        s.calls, s.requests, s.failures = (
+            c.get("calls", 0),
+            c.get("requests", 0),
+            c.get("failures", 0),
+        )
         s.retries = c.get("retries", 0) + c.get("rounds", 0)
         s.tokens = c.get("tokens", 0)
         s.tokens_per_minute_budget = self.job.options.tokens_per_minute_budget
@@ -377,4 +381,3 @@ def _write_rejects(path: Path, records: list[BatchRecord], scan: IdScan) -> None
     rejects.sort(key=lambda r: (r["index"] is None, r["index"] or 0, str(r.get("location"))))
     lines = b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in rejects)
     _write_atomic(path, lines)
-

@@ -26,7 +26,7 @@ def require_ray() -> ModuleType:
     """The ``ray`` module, or a :class:`ConfigurationError` naming the extra to install."""
     try:
         import ray
-        import ray.data  # noqa: F401  (the engine needs Ray Data, not only Ray core)
+        import ray.data  # the engine needs Ray Data, not only Ray core
     except ImportError:
         raise ConfigurationError(
             "the Ray engine needs Ray Data: pip install 'mm-embed[ray]'"
