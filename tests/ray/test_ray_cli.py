@@ -29,7 +29,7 @@ from rayhelp import (
 
 from mm_embed.bulk import ExitCode
 from mm_embed.bulk.cli import embed_main
-from mm_embed.emulator import Emulator
+from mm_embed.emulator import Emulator, sample_png
 from mm_embed.ray.parts import BATCHES, MANIFEST, BatchRecord
 
 BAD = {7: {"id": "bad-empty", "text": ""}, 50: {"id": "bad-none", "text": None}}
@@ -61,7 +61,8 @@ def _command(corpus: Path, output: Path, *extra: str) -> list[str]:
 
 
 def _sorted(table: pa.Table) -> pa.Table:
-    return table.sort_by("id").combine_chunks()
+    keys = [("id", "ascending")] + ([("box", "ascending")] if "box" in table.column_names else [])
+    return table.sort_by(keys).combine_chunks()
 
 
 def _written(output: Path) -> set[str]:
@@ -113,6 +114,31 @@ def test_the_ray_engine_writes_what_the_local_engine_writes(
     assert "402 read, 400 embedded, 2 rejected" in err
     manifest = orjson.loads((remote / MANIFEST).read_bytes())
     assert manifest["complete"] is True and manifest["totals"]["embedded"] == 400
+
+
+@pytest.mark.timeout(120)
+def test_fgclip_boxes_come_out_as_the_local_engines_box_rows(
+    ray_cluster: RayCluster, emulator_env: Emulator, tmp_path: Path
+) -> None:
+    rows: list[dict[str, object]] = [{"id": "t-0", "text": "a red circle"}]
+    for name in ("red-circle", "green-square"):
+        (tmp_path / f"{name}.png").write_bytes(sample_png(name))
+        rows.append(
+            {"id": name, "image": f"{name}.png", "boxes": [[0, 0, 64, 64], [40, 40, 96, 96]]}
+        )
+    rows.append({"id": "whole", "image": "red-circle.png"})
+    corpus = write_jsonl(tmp_path / "shapes.jsonl", rows)
+    fgclip = ["--provider", "fgclip", "--input", str(corpus), "--no-progress"]
+
+    assert embed_main([*fgclip, "--output", str(tmp_path / "local.parquet")]) == 0
+    ray_out = tmp_path / "ray-out"
+    assert embed_main([*fgclip, "--output", str(ray_out), "--engine", "ray"]) == 0
+
+    table = _sorted(pq.read_table(ray_out))
+    assert table.equals(_sorted(pq.read_table(tmp_path / "local.parquet")))
+    assert table.column_names == ["id", "box", "dense", "tokens"]
+    # One row per box (an image with boxes), -1 for a text or a whole image.
+    assert table.column("box").to_pylist() == [0, 1, 0, 1, -1, -1]
 
 
 @pytest.mark.timeout(240)

@@ -92,7 +92,9 @@ def open_dataset(path: Path, fmt: str) -> Any:
     ray = require_ray()
     if fmt == "parquet":
         return ray.data.read_parquet(str(path), include_paths=True)
-    return ray.data.read_json(str(path), lines=True, include_paths=True)
+    # The Arrow reader (``lines=False``) reads JSON Lines with typed columns and nulls;
+    # ``lines=True`` goes through pandas, which turns a missing value into NaN.
+    return ray.data.read_json(str(path), include_paths=True)
 
 
 class RayCorpusJob:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -161,14 +162,20 @@ class EmbedBatches:
 
     def _record(self, row: dict[str, Any], pos: int) -> BulkItem | BadRecord:
         c = self.spec.columns
-        image = row.get(c.image) if c.image else None
+
+        def cell(name: str | None) -> Any:
+            value = row.get(name) if name else None
+            # pandas-backed blocks hold a missing value as NaN
+            return None if isinstance(value, float) and math.isnan(value) else value
+
+        image = cell(c.image)
         raw = {
-            "id": row.get(c.id),
-            "text": row.get(c.text) if c.text else None,
+            "id": cell(c.id),
+            "text": cell(c.text),
             "image": _BYTES_IMAGE if isinstance(image, (bytes, bytearray)) else image,
-            "boxes": row.get(c.boxes) if c.boxes else None,
+            "boxes": cell(c.boxes),
         }
-        source = row.get(c.path) if c.path else None
+        source = cell(c.path)
         record = coerce_record(
             raw, index=pos, source=str(source or "dataset"), image_root=self.spec.image_root
         )
