@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..bulk import BulkSummary, CorpusOptions, EngineOptions
 from ..errors import ConfigurationError
-from ._bulk import client_settings
+from ._internals import client_settings
 from .dataset import shared_budget
 from .job import RayCorpusJob, RayJobOptions
 from .worker import Columns

@@ -11,7 +11,7 @@ from ..budgets import Budget
 from ..bulk import EngineOptions
 from ..config import EnvVar, env_value
 from ..errors import ConfigurationError
-from ._bulk import make_client
+from ._internals import make_client
 from .budget import RayBudget
 from .runtime import require_ray, runtime_env
 from .worker import Columns, EmbedBatches, WorkerSpec

@@ -23,7 +23,7 @@ import orjson
 from ..bulk import BulkSummary, CheckpointError, EngineOptions
 from ..bulk.progress import NoProgress, Progress
 from ..errors import ConfigurationError
-from ._bulk import InputFileError, OutputLock
+from ._internals import InputFileError, OutputLock
 from .dataset import DEFAULT_ACTOR_CPUS, embed_batches, prepare
 from .parts import MANIFEST, BatchRecord, DoneSet, read_batches, remove_orphans
 from .parts import write_atomic as _write_atomic

@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from ._bulk import decode_prints
+from ._internals import decode_prints
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._bulk import IdSet
+from ._internals import IdSet
 
 if TYPE_CHECKING:
     import ray.data

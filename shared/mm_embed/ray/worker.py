@@ -29,7 +29,7 @@ import orjson
 
 from ..bulk import BadRecord, BulkEmbedder, BulkItem, EngineOptions, InputChanged, Reject
 from ..errors import MMEmbedError
-from ._bulk import (
+from ._internals import (
     BatchResult,
     InputBatch,
     OutputShape,

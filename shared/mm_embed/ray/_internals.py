@@ -1,11 +1,12 @@
-"""The bulk-engine and core internals the Ray engine runs, imported in this one place.
+"""The internals of other parts of mm-embed the Ray engine uses, imported in this one
+place.
 
 The Ray engine does not re-implement the failure policy, the output schema or the
 quota arithmetic: each Ray actor runs the bulk engine's batch step
-(:meth:`~mm_embed.bulk.BulkEmbedder.work`) on its own client, builds the same Arrow
-tables, and the budget actor runs :mod:`mm_embed.budgets._bucket` through a
-:class:`~mm_embed.budgets.LocalBudget`. When those modules move, only these imports
-change.
+(:meth:`~mm_embed.bulk.BulkEmbedder.work`) on its own client and builds the same Arrow
+tables; the budget actor runs :mod:`mm_embed.budgets._bucket` through a
+:class:`~mm_embed.budgets.LocalBudget`; rows go into the hybrid stores through their
+own record layout. When those modules move, only these imports change.
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ from ..bulk.dedup import _hash as id_hash
 from ..bulk.fingerprint import decode_prints, encode_prints, record_print
 from ..bulk.items import coerce_record
 from ..bulk.lock import OutputLock
-from ..bulk.providers import quota_per_minute
 from ..bulk.readers import InputFileError
 from ..bulk.tables import batch_table, public_table
-from ..bulk.writers import RejectsWriter
+from ..hybrid.store import HybridStore, Record
 
 __all__ = [
     "BatchResult",
@@ -30,7 +30,8 @@ __all__ = [
     "InputFileError",
     "OutputLock",
     "OutputShape",
-    "RejectsWriter",
+    "HybridStore",
+    "Record",
     "batch_table",
     "client_settings",
     "coerce_record",
@@ -39,6 +40,5 @@ __all__ = [
     "id_hash",
     "make_client",
     "public_table",
-    "quota_per_minute",
     "record_print",
 ]
