@@ -25,12 +25,12 @@ from ..hybrid.store import HybridStore, Record
 
 __all__ = [
     "BatchResult",
+    "HybridStore",
     "IdSet",
     "InputBatch",
     "InputFileError",
     "OutputLock",
     "OutputShape",
-    "HybridStore",
     "Record",
     "batch_table",
     "client_settings",

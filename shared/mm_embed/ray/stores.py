@@ -6,6 +6,7 @@ and search.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -39,7 +40,7 @@ def upsert_rows(
     as ``"<id>#box<j>"``, as ``add_images`` stores it). ``metadatas`` go with each row.
     Upserting the same id again replaces it, so a batch written twice is written once.
     """
-    n = rows.num_rows
+    n = int(rows.num_rows)
     for name, given in (("texts", texts), ("metadatas", metadatas)):
         if given is not None and len(given) != n:
             raise InputError(f"{name} needs one entry per row", field=name, limit=f"{n} entries")
@@ -80,10 +81,7 @@ def _sparse(rows: pa.Table) -> list[SparseVector]:
     offsets = indices.offsets.to_numpy()
     flat_i = indices.values.to_numpy(zero_copy_only=False)
     flat_v = values.values.to_numpy(zero_copy_only=False)
-    return [
-        _sparse_vector(flat_i[lo:hi], flat_v[lo:hi])
-        for lo, hi in zip(offsets[:-1], offsets[1:], strict=True)
-    ]
+    return [_sparse_vector(flat_i[lo:hi], flat_v[lo:hi]) for lo, hi in itertools.pairwise(offsets)]
 
 
 def _sparse_vector(indices: Any, values: Any) -> SparseVector:
