@@ -164,7 +164,8 @@ def embed_dataset(
         settings,
         options,
         columns,
-        rejects=None if rejects is None else os.fspath(rejects),
+        # Absolute: the actors may run in other directories (on other nodes).
+        rejects=None if rejects is None else os.path.abspath(rejects),
     )
     return embed_batches(
         ds, spec, batch_size=size, concurrency=concurrency, num_cpus=num_cpus, env=env

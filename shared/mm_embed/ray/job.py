@@ -130,6 +130,16 @@ class RayCorpusJob:
                 if started_ray:
                     require_ray().shutdown()
 
+    def shown(self, path: str) -> str:
+        """A file the input holds, named from the input as given (as the local engine
+        names it in its rejects file)."""
+        given, absolute, found = self.input, self.input.absolute(), Path(path)
+        if found == absolute:
+            return str(given)
+        if absolute in found.parents:
+            return str(given / found.relative_to(absolute))
+        return path
+
     def settings(self) -> dict[str, Any]:
         o, e = self.options, self.options.engine
         return {
@@ -197,10 +207,12 @@ class _Run:
         job, o = self.job, self.job.options
         assert job.format is not None
         batch_size = prepare(o.provider, o.client, o.engine)
-        ds = open_dataset(job.input, job.format)
+        # Absolute paths: the actors may run on other nodes, in other directories.
+        source = job.input.absolute()
+        ds = open_dataset(source, job.format)
         _check_columns(ds, o.columns, job.input)
         # Its own dataset (and so its own DataContext): only the scan keeps input order.
-        scan = scan_ids(open_dataset(job.input, job.format), o.columns.id, _PATH_COLUMN)
+        scan = scan_ids(open_dataset(source, job.format), o.columns.id, _PATH_COLUMN, job.shown)
         if scan.duplicates and o.check_duplicates:
             raise InputFileError(scan.duplicate_message(o.columns.id), path=str(job.input))
         job.make_directory()
@@ -211,7 +223,7 @@ class _Run:
             o.engine,
             o.columns,
             image_root=o.image_root,
-            output=str(job.output),
+            output=str(job.output.absolute()),
             done=require_ray().put(done) if len(done) else None,
         )
         counters = embed_batches(
@@ -378,8 +390,8 @@ def _write_rejects(path: Path, records: list[BatchRecord], scan: IdScan) -> None
     for reject in rejects:
         index = scan.position(reject.get("id"))
         reject["index"] = index
-        if index is not None:
-            reject["location"] = scan.where(index)
+        where = scan.where(index) if index is not None else None
+        reject["location"] = where or scan.shown(str(reject.get("location")))
     rejects.sort(key=lambda r: (r["index"] is None, r["index"] or 0, str(r.get("location"))))
     lines = b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in rejects)
     _write_atomic(path, lines)

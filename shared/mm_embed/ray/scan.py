@@ -10,6 +10,7 @@ id (:class:`~mm_embed.bulk.dedup.IdSet`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,8 @@ class IdScan:
     file_starts: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0
     examples: list[str] = field(default_factory=list)
+    #: How a file is named in messages (the path as the user gave it).
+    shown: Callable[[str], str] = str
 
     def add(self, item_id: object, path: str) -> None:
         if path not in self.file_starts:
@@ -61,7 +64,7 @@ class IdScan:
         for candidate, first in self.file_starts.items():
             if first <= position and first >= start:
                 path, start = candidate, first
-        return f"{path}:{position - start + 1}"
+        return f"{self.shown(path)}:{position - start + 1}"
 
     def duplicate_message(self, id_column: str) -> str:
         return (
@@ -73,11 +76,14 @@ class IdScan:
         )
 
 
-def scan_ids(ds: ray.data.Dataset, id_column: str, path_column: str) -> IdScan:
-    """One ordered pass over ``ds``'s ids."""
+def scan_ids(
+    ds: ray.data.Dataset, id_column: str, path_column: str, shown: Callable[[str], str] = str
+) -> IdScan:
+    """One ordered pass over ``ds``'s ids (``ds`` is changed: its DataContext keeps
+    input order)."""
     ids: Any = ds.select_columns([id_column, path_column])
     ids.context.execution_options.preserve_order = True
-    scan = IdScan()
+    scan = IdScan(shown=shown)
     for batch in ids.iter_batches(batch_format="pyarrow", batch_size=8192):
         paths = batch.column(path_column).to_pylist()
         for item_id, path in zip(batch.column(id_column).to_pylist(), paths, strict=True):
