@@ -5,6 +5,8 @@ the tests."""
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 import uuid
 from collections.abc import Iterator
 
@@ -16,10 +18,16 @@ from rayhelp import RayCluster, emulator_settings
 from mm_embed.config import EnvVar
 from mm_embed.emulator import Emulator
 
+_TOKEN = "RAY_AUTH_TOKEN"
+
 
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[RayCluster]:
     namespace = f"mm-embed-tests-{uuid.uuid4().hex[:8]}"
+    # Ray 2.60 authenticates its clients with a token it would otherwise write to
+    # ~/.ray/auth_token; one in the environment keeps the home directory untouched
+    # (and reaches the drivers the tests start as subprocesses).
+    token = os.environ.setdefault(_TOKEN, secrets.token_hex(32))
     context = ray.init(
         num_cpus=2,
         include_dashboard=False,
@@ -33,6 +41,8 @@ def ray_cluster() -> Iterator[RayCluster]:
         yield RayCluster(address=context.address_info["gcs_address"], namespace=namespace)
     finally:
         ray.shutdown()
+        if os.environ.get(_TOKEN) == token:
+            del os.environ[_TOKEN]
 
 
 @pytest.fixture
