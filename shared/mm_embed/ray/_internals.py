@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ..bulk.assembly import OutputShape
 from ..bulk.batches import BatchResult, InputBatch
+from ..bulk.checkpoint import Checkpoint, fsync_dir
 from ..bulk.cli import client_settings, make_client
 from ..bulk.dedup import IdSet
 from ..bulk.dedup import _hash as id_hash
@@ -25,6 +26,7 @@ from ..hybrid.store import HybridStore, Record
 
 __all__ = [
     "BatchResult",
+    "Checkpoint",
     "HybridStore",
     "IdSet",
     "InputBatch",
@@ -37,6 +39,7 @@ __all__ = [
     "coerce_record",
     "decode_prints",
     "encode_prints",
+    "fsync_dir",
     "id_hash",
     "make_client",
     "public_table",

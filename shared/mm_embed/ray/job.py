@@ -12,6 +12,7 @@ rejects file and exit codes are the local engine's.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from dataclasses import dataclass
@@ -20,10 +21,10 @@ from typing import Any
 
 import orjson
 
-from ..bulk import BulkSummary, CheckpointError, EngineOptions
-from ..bulk.progress import NoProgress, Progress
+from ..bulk import BulkSummary, CheckpointError, CorpusOptions, EngineOptions, FieldNames
+from ..bulk.progress import NoProgress
 from ..errors import ConfigurationError
-from ._internals import InputFileError, OutputLock
+from ._internals import Checkpoint, InputFileError, OutputLock
 from .dataset import DEFAULT_ACTOR_CPUS, embed_batches, prepare
 from .parts import MANIFEST, BatchRecord, DoneSet, read_batches, remove_orphans
 from .parts import write_atomic as _write_atomic
@@ -31,10 +32,13 @@ from .runtime import connect, require_ray, root_error
 from .scan import IdScan, scan_ids
 from .worker import Columns, WorkerSpec
 
-__all__ = ["RayCorpusJob", "RayJobOptions", "open_dataset"]
+__all__ = ["PATH_COLUMN", "RayCorpusJob", "RayJobOptions", "open_dataset"]
 
 _FORMAT = 1
-_PATH_COLUMN = "path"
+#: The column Ray's readers add with each row's file.
+PATH_COLUMN = "path"
+#: Actors when ``max_concurrency`` is not given.
+_ACTORS = 4
 _SUFFIXES = {
     ".parquet": "parquet",
     ".pq": "parquet",
@@ -46,27 +50,31 @@ _SUFFIXES = {
 
 @dataclass(frozen=True, kw_only=True)
 class RayJobOptions:
-    """A Ray corpus run's settings beyond the engine's (:class:`EngineOptions`)."""
+    """A Ray corpus run's settings: the command's (``corpus``: the same
+    :class:`CorpusOptions` as the local engine's; ``max_concurrency`` is the number of
+    actors), the client's keyword arguments, and Ray's own."""
 
     provider: str
     client: dict[str, Any]
-    engine: EngineOptions
-    columns: Columns
-    input_format: str | None = None
-    image_root: str | None = None
-    rejects: Path | None = None
-    resume: bool = False
-    overwrite: bool = False
-    check_duplicates: bool = True
-    concurrency: int = 4
+    corpus: CorpusOptions
     num_cpus: float = DEFAULT_ACTOR_CPUS
-    max_rejects: int | None = None
     tokens_per_minute_budget: int | None = None
-    progress: Progress | None = None
     #: More variables for the workers' environment (a budget URL).
     env: dict[str, str] | None = None
     #: The cluster to join when this process is not connected (``None``: a local one).
     ray_address: str | None = None
+
+    @property
+    def engine(self) -> EngineOptions:
+        """The engine's settings alone (what the actors get: picklable, no progress)."""
+        return EngineOptions(
+            **{f.name: getattr(self.corpus, f.name) for f in dataclasses.fields(EngineOptions)}
+        )
+
+    @property
+    def columns(self) -> Columns:
+        f = self.corpus.fields or FieldNames()
+        return Columns(f.id, f.text, f.image, f.boxes, path=PATH_COLUMN)
 
 
 def _input_format(path: Path, given: str | None) -> str:
@@ -105,8 +113,15 @@ class RayCorpusJob:
 
     def __init__(self, input: Path, output: Path, options: RayJobOptions) -> None:
         self.input, self.output, self.options = input, output, options
-        self.rejects_path = options.rejects or output.with_name(output.name + ".rejects.jsonl")
-        self.format = _input_format(input, options.input_format) if input.exists() else None
+        c = options.corpus
+        self.rejects_path = (
+            Path(c.rejects) if c.rejects else output.with_name(output.name + ".rejects.jsonl")
+        )
+        self.format = _input_format(input, c.input_format) if input.exists() else None
+        # Relative image paths start at the input's directory, made absolute: the actors
+        # may run elsewhere.
+        root = c.image_root or (input if input.is_dir() else input.parent)
+        self.image_root = str(Path(root).absolute())
         self.resuming = False
 
     def run(self) -> BulkSummary:
@@ -151,7 +166,7 @@ class RayCorpusJob:
             "dense": e.dense,
             "sparse": e.sparse,
             "fields": vars(o.columns),
-            "image_root": o.image_root,
+            "image_root": self.image_root,
             "output_format": "parquet",
             "input": {"path": str(self.input.resolve()), "format": self.format},
         }
@@ -160,11 +175,13 @@ class RayCorpusJob:
         """Check the output against resume / overwrite, changing nothing; ``False``:
         nothing to do. A fresh run's directory is made by :meth:`make_directory` once
         the input passed its checks, so a refused run leaves nothing behind."""
-        o, manifest = self.options, self.output / MANIFEST
+        o, manifest = self.options.corpus, self.output / MANIFEST
         self.resuming = False
         existing = _read_manifest(manifest) if manifest.is_file() else None
         if existing is not None and o.resume and not o.overwrite:
-            differences = _differences(existing.get("settings", {}), self.settings())
+            earlier = Checkpoint(self.output)
+            earlier.settings = dict(existing.get("settings") or {})
+            differences = earlier.differences(self.settings())
             if differences:
                 raise CheckpointError(
                     "cannot resume with different settings: " + "; ".join(differences)
@@ -200,7 +217,7 @@ class _Run:
 
     def __init__(self, job: RayCorpusJob, summary: BulkSummary, started: float) -> None:
         self.job, self.summary, self.started = job, summary, started
-        self.progress = job.options.progress or NoProgress()
+        self.progress = job.options.corpus.progress or NoProgress()
         self.counts: dict[str, int] = {}
 
     def execute(self) -> BulkSummary:
@@ -212,8 +229,8 @@ class _Run:
         ds = open_dataset(source, job.format)
         _check_columns(ds, o.columns, job.input)
         # Its own dataset (and so its own DataContext): only the scan keeps input order.
-        scan = scan_ids(open_dataset(source, job.format), o.columns.id, _PATH_COLUMN, job.shown)
-        if scan.duplicates and o.check_duplicates:
+        scan = scan_ids(open_dataset(source, job.format), o.columns.id, PATH_COLUMN, job.shown)
+        if scan.duplicates and o.corpus.check_duplicates:
             raise InputFileError(scan.duplicate_message(o.columns.id), path=str(job.input))
         job.make_directory()
         done = DoneSet.of(list(read_batches(job.output)))
@@ -222,7 +239,7 @@ class _Run:
             o.client,
             o.engine,
             o.columns,
-            image_root=o.image_root,
+            image_root=job.image_root,
             output=str(job.output.absolute()),
             done=require_ray().put(done) if len(done) else None,
         )
@@ -230,7 +247,7 @@ class _Run:
             ds,
             spec,
             batch_size=batch_size,
-            concurrency=o.concurrency,
+            concurrency=o.corpus.max_concurrency or _ACTORS,
             num_cpus=o.num_cpus,
             env=o.env,
         )
@@ -246,7 +263,7 @@ class _Run:
         return self._summarise(scan, status, message)
 
     def _consume(self, counters: Any) -> tuple[str, str]:
-        limit = self.job.options.max_rejects
+        limit = self.job.options.corpus.max_rejects
         try:
             for row in counters.iter_rows():
                 for name, value in row.items():
@@ -345,7 +362,7 @@ def _check_columns(ds: Any, columns: Columns, path: Path) -> None:
     if not any(n in names for n in wanted):
         missing.append(" or ".join(repr(n) for n in wanted))
     if missing:
-        shown = ", ".join(repr(n) for n in names if n != _PATH_COLUMN) or "none"
+        shown = ", ".join(repr(n) for n in names if n != PATH_COLUMN) or "none"
         raise InputFileError(
             f"no {' and no '.join(missing)} columns (found: {shown}); name the fields with "
             "--id-field / --text-field / --image-field",
@@ -369,15 +386,6 @@ def _read_manifest(path: Path) -> dict[str, Any]:
 
 def _write_manifest(path: Path, content: dict[str, Any]) -> None:
     _write_atomic(path, orjson.dumps({"format": _FORMAT, **content}, option=orjson.OPT_INDENT_2))
-
-
-def _differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    keys = sorted(set(before) | set(now))
-    return [
-        f"{k}: earlier run {before.get(k)!r}, now {now.get(k)!r}"
-        for k in keys
-        if k != "input" and before.get(k) != now.get(k)
-    ]
 
 
 def _write_rejects(path: Path, records: list[BatchRecord], scan: IdScan) -> None:

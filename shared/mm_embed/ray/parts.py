@@ -19,7 +19,6 @@ Parquet directory (pyarrow, Ray, Spark) skip the ``_`` names.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from ._internals import decode_prints
+from ._internals import decode_prints, fsync_dir
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -61,15 +60,6 @@ def _temporary(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{_TMP}")
 
 
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):  # not every platform lets a directory be opened
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def write_atomic(path: Path, data: bytes) -> None:
     """``data`` at ``path``, complete or not at all."""
     tmp = _temporary(path)
@@ -82,7 +72,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def write_part(directory: Path, key: str, table: pa.Table) -> str:
@@ -99,7 +89,7 @@ def write_part(directory: Path, key: str, table: pa.Table) -> str:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(directory)
+    fsync_dir(directory)
     return path.name
 
 
