@@ -250,3 +250,30 @@ def test_what_the_ray_engine_refuses_before_sending(
     )
     assert embed_main(_command(corpus, out, *ray_run, "--resume")) == ExitCode.COMPLETE
     assert "nothing to resume" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(120)
+def test_strict_stops_and_a_changed_input_refuses_the_resume(
+    ray_cluster: RayCluster,
+    emulator_env: Emulator,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rows = _corpus(60)
+    corpus = write_jsonl(tmp_path / "c.jsonl", rows)
+    out = tmp_path / "o"
+    ray_run = ("--engine", "ray", "--batch-size", "20")
+
+    assert embed_main(_command(corpus, out, *ray_run, "--strict")) == ExitCode.ABORTED
+    assert "more than the limit of 0" in capsys.readouterr().err
+    assert embed_main(_command(corpus, out, *ray_run, "--resume")) == ExitCode.REJECTS
+
+    # As if the run had been killed after its last batch, before its manifest...
+    manifest = orjson.loads((out / MANIFEST).read_bytes())
+    (out / MANIFEST).write_bytes(orjson.dumps({**manifest, "complete": False}))
+    # ... and an item it finished had changed since.
+    rows[30] = {**rows[30], "text": "another text altogether"}
+    write_jsonl(corpus, rows)
+    assert embed_main(_command(corpus, out, *ray_run, "--resume")) == ExitCode.REFUSED
+    err = capsys.readouterr().err
+    assert f"{rows[30]['id']!r}" in err and "input changed" in err
