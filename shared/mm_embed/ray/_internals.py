@@ -41,7 +41,20 @@ __all__ = [
     "encode_prints",
     "fsync_dir",
     "id_hash",
+    "image_record",
     "make_client",
     "public_table",
     "record_print",
+    "store_records",
 ]
+
+
+def store_records(store: HybridStore, records: list[Record], dimension: int) -> None:
+    """Upsert finished records into ``store``, creating its collection on first use."""
+    store._ensure_collection(dimension)
+    store._upsert(records)
+
+
+#: The record of an image (``box_index`` -1) or of one of its boxes, as ``add_images``
+#: stores them: ``(image id, vector, metadata, box index, box) -> Record``.
+image_record = HybridStore._image_record

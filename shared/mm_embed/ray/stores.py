@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import SparseVector
 from ..errors import InputError
-from ._internals import HybridStore, Record
+from ._internals import HybridStore, Record, image_record, store_records
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -51,12 +51,11 @@ def upsert_rows(
     vectors = dense.values.to_numpy(zero_copy_only=False).reshape(n, -1).astype(np.float32)
     sparse = _sparse(rows) if store.has_sparse else None
     boxes = rows.column("box").to_pylist() if "box" in rows.column_names else [-1] * n
-    store._ensure_collection(int(vectors.shape[1]))
     records = []
     for i in range(n):
         meta = dict(metadatas[i] or {}) if metadatas is not None else {}
         if kind == "image":
-            records.append(store._image_record(ids[i], vectors[i], meta, int(boxes[i]), None))
+            records.append(image_record(ids[i], vectors[i], meta, int(boxes[i]), None))
             continue
         payload = {
             "doc_id": ids[i],
@@ -65,7 +64,7 @@ def upsert_rows(
             "metadata": meta,
         }
         records.append(Record(ids[i], vectors[i], sparse[i] if sparse else None, payload))
-    store._upsert(records)
+    store_records(store, records, int(vectors.shape[1]))
     return n
 
 
