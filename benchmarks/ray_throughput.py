@@ -177,7 +177,9 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "corpus.jsonl").write_bytes(
-            b"".join(orjson.dumps({"id": f"doc-{i}", "text": t}) + b"\n" for i, t in enumerate(texts))
+            b"".join(
+                orjson.dumps({"id": f"doc-{i}", "text": t}) + b"\n" for i, t in enumerate(texts)
+            )
         )
 
         def local_prepare(emu: EmulatorProcess) -> Callable[[], None]:

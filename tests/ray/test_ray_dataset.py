@@ -30,6 +30,7 @@ from rayhelp import (
 )
 
 from mm_embed import VikingClient
+from mm_embed.config import EnvVar
 from mm_embed.emulator import Emulator, sample_png
 from mm_embed.ray import RayBudget, RejectedInput, embed_dataset, read_rejects, root_error
 
@@ -167,3 +168,25 @@ def test_settings_are_checked_on_the_driver_before_any_actor(
         embed_dataset(ds, provider="viking", model=MODEL, client_options={"secret_key": "plain"})
     with pytest.raises(MMEmbedError, match="no sparse vectors"):
         embed_dataset(ds, provider="viking", model="doubao-embedding", sparse=True)
+
+
+def test_credentials_travel_in_the_runtime_env_not_in_arguments(
+    ray_cluster: RayCluster, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pickle
+
+    secret = "s3cret-4-this-test-only"
+    for name, value in emulator_settings(emulator).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv(f"{EnvVar.VOLC_SECRETKEY}", secret)
+    budget = RayBudget(ray_cluster.budget_name(), namespace=ray_cluster.namespace)
+    ds = ray.data.from_items([{"id": "a", "text": "x"}])
+    out = embed_dataset(ds, provider="viking", model=MODEL, budget=budget)
+    # What Ray will run (its logical plan: internal, read here only to look).
+    step = out._logical_plan.dag
+    arguments = pickle.dumps((step.fn_constructor_args, step.fn_constructor_kwargs))
+    assert secret.encode() not in arguments
+    assert emulator.access_key.encode() not in arguments
+    env = step.ray_remote_args["runtime_env"]["env_vars"]
+    assert env[f"{EnvVar.VOLC_SECRETKEY}"] == secret
+    assert secret not in repr(step.fn_constructor_kwargs)
