@@ -29,6 +29,7 @@ from rayhelp import (
 
 from mm_embed.bulk import ExitCode
 from mm_embed.bulk.cli import embed_main
+from mm_embed.config import EnvVar
 from mm_embed.emulator import Emulator, sample_png
 from mm_embed.ray.parts import BATCHES, MANIFEST, BatchRecord
 
@@ -258,11 +259,18 @@ def test_strict_stops_and_a_changed_input_refuses_the_resume(
     emulator_env: Emulator,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     rows = _corpus(60)
     corpus = write_jsonl(tmp_path / "c.jsonl", rows)
     out = tmp_path / "o"
     ray_run = ("--engine", "ray", "--batch-size", "20")
+
+    with monkeypatch.context() as wrong:
+        wrong.setenv(f"{EnvVar.VOLC_SECRETKEY}", "not-the-secret")
+        assert embed_main(_command(corpus, tmp_path / "denied", *ray_run)) == ExitCode.ABORTED
+    err = capsys.readouterr().err
+    assert "refused the run" in err and "resume" in err and "not-the-secret" not in err
 
     assert embed_main(_command(corpus, out, *ray_run, "--strict")) == ExitCode.ABORTED
     assert "more than the limit of 0" in capsys.readouterr().err

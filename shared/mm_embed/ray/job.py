@@ -13,6 +13,7 @@ rejects file and exit codes are the local engine's.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import shutil
 import time
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ _FORMAT = 1
 PATH_COLUMN = "path"
 #: Actors when ``max_concurrency`` is not given.
 _ACTORS = 4
+#: CPUs a read task asks for (see :func:`open_dataset`).
+_READ_CPUS = 0.5
 _SUFFIXES = {
     ".parquet": "parquet",
     ".pq": "parquet",
@@ -96,13 +99,18 @@ def _input_format(path: Path, given: str | None) -> str:
 
 
 def open_dataset(path: Path, fmt: str) -> Any:
-    """The corpus as a Ray Dataset (with each row's file in ``path``)."""
+    """The corpus as a Ray Dataset (with each row's file in ``path``).
+
+    A read task asks for half a CPU, not Ray's whole one: with the actors' quarters, a
+    2-CPU cluster keeps room to read even while a failed run's actors wait to be
+    collected (Ray Data frees them only then), instead of waiting for a CPU forever.
+    """
     ray = require_ray()
     if fmt == "parquet":
-        return ray.data.read_parquet(str(path), include_paths=True)
+        return ray.data.read_parquet(str(path), include_paths=True, num_cpus=_READ_CPUS)
     # The Arrow reader (``lines=False``) reads JSON Lines with typed columns and nulls;
     # ``lines=True`` goes through pandas, which turns a missing value into NaN.
-    return ray.data.read_json(str(path), include_paths=True)
+    return ray.data.read_json(str(path), include_paths=True, num_cpus=_READ_CPUS)
 
 
 class RayCorpusJob:
@@ -263,9 +271,23 @@ class _Run:
         return self._summarise(scan, status, message)
 
     def _consume(self, counters: Any) -> tuple[str, str]:
+        rows = counters.iter_rows()
+        try:
+            return self._take_rows(rows)
+        finally:
+            # Stop the pipeline now, whatever ended the loop. A failed run's actor
+            # handles sit in reference cycles (its error's traceback): collected, the
+            # actors and the CPUs they hold go now rather than at some later collection.
+            close = getattr(rows, "close", None)
+            if close is not None:
+                close()
+            del rows
+            gc.collect()
+
+    def _take_rows(self, rows: Any) -> tuple[str, str]:
         limit = self.job.options.corpus.max_rejects
         try:
-            for row in counters.iter_rows():
+            for row in rows:
                 for name, value in row.items():
                     self.counts[name] = self.counts.get(name, 0) + int(value)
                 self._update(row)
