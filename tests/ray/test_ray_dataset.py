@@ -76,10 +76,13 @@ def test_20000_texts_on_4_actors_equal_one_process_and_fill_the_quota(
 
 
 @pytest.mark.timeout(180)
-def test_an_actor_killed_mid_run_is_replaced_and_the_output_is_exact(
+def test_an_actor_killed_mid_run_and_transient_faults_leave_the_output_exact(
     ray_cluster: RayCluster, make_emulator: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    emu: Emulator = make_emulator(latency_ms=60)  # type: ignore[operator]
+    # Transient faults too: retried inside the actors, never seen in the output.
+    emu: Emulator = make_emulator(  # type: ignore[operator]
+        latency_ms=60, fault_rate=0.05, faults=("500", "503", "reset"), seed=3
+    )
     for name, value in emulator_settings(emu).items():
         monkeypatch.setenv(name, value)
     texts = uniform_texts(3000)
@@ -111,6 +114,7 @@ def test_an_actor_killed_mid_run_is_replaced_and_the_output_is_exact(
     budget.destroy()
 
     assert killed, "no actor was killed"
+    assert emu.counters.get("faults", 0) > 0
     assert_matches(table, ref, [r["id"] for r in records(texts)])
 
 
