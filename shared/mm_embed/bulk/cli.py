@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -36,7 +36,18 @@ from .providers import quota_per_minute
 from .readers import FORMATS
 from .writers import OUTPUT_FORMATS
 
-__all__ = ["add_embed_arguments", "add_embed_parser", "build_parser", "embed_main", "run_embed"]
+if TYPE_CHECKING:
+    from ..ray.cli import RayCommand
+
+__all__ = [
+    "add_embed_arguments",
+    "add_embed_parser",
+    "build_parser",
+    "client_settings",
+    "embed_main",
+    "make_client",
+    "run_embed",
+]
 
 _PROG = "mm-embed embed"
 _DESCRIPTION = (
@@ -102,6 +113,18 @@ def _file_arguments(files: argparse._ArgumentGroup) -> None:
 
 
 def _run_arguments(run: argparse._ArgumentGroup) -> None:
+    run.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: threads in this process (default); ray: actors on a Ray cluster, "
+        "reading Parquet or JSONL and writing a Parquet directory (pip install 'mm-embed[ray]')",
+    )
+    run.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="the Ray cluster to join with --engine ray (default: start a local one)",
+    )
     run.add_argument(
         "--max-concurrency", type=_positive, default=4, help="calls in flight (default 4)"
     )
@@ -179,13 +202,13 @@ def add_embed_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def _client(args: argparse.Namespace) -> Any:
-    """The client of the run: every client setting the command passes is here.
+def client_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of the run's client (see :func:`make_client`): every client
+    setting the command passes is here; credentials come from the environment.
 
     The bulk engine runs --max-concurrency calls itself; each client call stays serial.
-    (When the clients take a pixel cap of their own, ``args.max_image_pixels`` goes here.)
     """
-    common: dict[str, Any] = {
+    settings: dict[str, Any] = {
         "base_url": args.base_url,
         "timeout": args.timeout,
         "max_retries": args.max_retries,
@@ -194,17 +217,26 @@ def _client(args: argparse.Namespace) -> Any:
         "max_image_pixels": args.max_image_pixels,
         "budget": args.budget,
     }
-    if args.provider == "fgclip":
+    if args.provider == "viking":
+        settings["tokens_per_minute"] = (
+            "auto" if args.tokens_per_minute is None else args.tokens_per_minute or None
+        )
+        images = (
+            VIKING_IMAGES_PER_SECOND if args.images_per_second is None else args.images_per_second
+        )
+        settings["images_per_second"] = images or None
+    return settings
+
+
+def make_client(provider: str, settings: dict[str, Any]) -> Any:
+    """A blocking client of ``provider`` (``fgclip`` or ``viking``) built with ``settings``."""
+    if provider == "fgclip":
         from .. import FGClipClient
 
-        return FGClipClient(**common)
+        return FGClipClient(**settings)
     from .. import VikingClient
 
-    tokens: int | Literal["auto"] | None = (
-        "auto" if args.tokens_per_minute is None else args.tokens_per_minute or None
-    )
-    images = VIKING_IMAGES_PER_SECOND if args.images_per_second is None else args.images_per_second
-    return VikingClient(**common, tokens_per_minute=tokens, images_per_second=images or None)
+    return VikingClient(**settings)
 
 
 def _options(args: argparse.Namespace, budget: int | None) -> CorpusOptions:
@@ -273,20 +305,23 @@ def run_embed(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> ExitCode:
     if args.provider == "viking" and not args.model:
         return _refused("--model is required with --provider viking")
+    if args.ray_address is not None and args.engine != "ray":
+        return _refused("--ray-address needs --engine ray")
     # Every image over --max-image-pixels is rejected unread, so Pillow's warning about
     # images past its own (higher) limit says nothing the rejects file does not.
     from PIL import Image
 
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
     try:
-        client = _client(args)
-        options = _options(args, quota_per_minute(client, args.model) or args.tokens_per_minute)
+        client = make_client(args.provider, client_settings(args))
+        quota = quota_per_minute(client, args.model) or args.tokens_per_minute
+        options = _options(args, quota)
+        job = _job(args, client, options, quota)
     except MMEmbedError as error:
         return _refused(str(error))
-    # An engine other than this process's thread pool would be chosen here.
     with client, _Interrupts():
         try:
-            summary = CorpusJob(args.input, args.output, client=client, options=options).run()
+            summary = job.run()
         except (MMEmbedError, OSError) as error:
             return _refused(str(error))
         except KeyboardInterrupt:
@@ -294,6 +329,17 @@ def _run(args: argparse.Namespace) -> ExitCode:
             return ExitCode.INTERRUPTED
     _report(summary, args.summary_json)
     return summary.exit_code
+
+
+def _job(
+    args: argparse.Namespace, client: Any, options: CorpusOptions, quota: int | None
+) -> CorpusJob | RayCommand:
+    """The run: this process's thread pool, or actors on Ray (``--engine ray``)."""
+    if args.engine == "ray":
+        from ..ray.cli import RayCommand
+
+        return RayCommand(args, options, quota)
+    return CorpusJob(args.input, args.output, client=client, options=options)
 
 
 def _report(summary: BulkSummary, summary_json: Path | None) -> None:
