@@ -4,6 +4,7 @@ it need no server extras)."""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -20,6 +21,10 @@ if TYPE_CHECKING:
 # matmuls ~100x slower on a 2-core machine (measured 42 ms vs 0.3 ms per 32-text request,
 # the threads mostly waiting), which made emulator-backed tests 5-7x slower end to end.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# Ray 2.60 authenticates its clients with a token, and caches the first it sees in the
+# process: every test (the docs' Ray examples, tests/ray, the drivers they start) must
+# use one, set here before any of them, and none is written to ~/.ray.
+os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
 
 
 @pytest.fixture

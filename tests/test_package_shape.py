@@ -52,7 +52,7 @@ PINNED = {
         RequestRecord SAMPLES create_app sample_png
     """),
     "mm_embed.budgets": words("""
-        BucketState Budget FileBudget LocalBudget Quota RedisBudget Ticket budget_from_url
+        BucketState Budget BudgetError FileBudget LocalBudget Quota RedisBudget Ticket budget_from_url
         default_budget resolve_budget
     """),
 }

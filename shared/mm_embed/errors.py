@@ -6,6 +6,7 @@ Every error the package raises derives from :class:`MMEmbedError`::
     ├── InputError (also ValueError)      bad input, caught before anything is sent
     ├── ConfigurationError (also ValueError)  missing credentials or a bad setting
     ├── ClientClosedError (also RuntimeError) a call on a client that was closed
+    ├── BudgetError                       a shared quota store failed (file, Redis, Ray)
     ├── ResponseFormatError               the provider answered with a body we cannot read
     ├── APIConnectionError                the request never got an HTTP answer
     │   └── APITimeoutError               ... because it timed out
@@ -45,6 +46,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetError",
     "ClientClosedError",
     "ConfigurationError",
     "InputError",
@@ -139,6 +141,11 @@ class ConfigurationError(MMEmbedError, ValueError):
 class ClientClosedError(MMEmbedError, RuntimeError):
     """A call was made on a client after ``close()`` / ``aclose()`` (or its ``with``
     block): its connections are gone. Create a new client."""
+
+
+class BudgetError(MMEmbedError):
+    """The budget's shared store failed: a file that cannot be opened or stays locked,
+    an unreachable Redis server, a Ray actor that cannot be reached."""
 
 
 class ResponseFormatError(MMEmbedError):

@@ -485,7 +485,9 @@ def _measured_numbers() -> set[str]:
         elif column is not None and column < len(cells):
             for number in re.findall(r"\d[\d,.]*\d|\d", cells[column]):
                 round_number = re.fullmatch(r"\d{1,3}(,000)+|\d+000", number)
-                if len(re.sub(r"\D", "", number)) >= 3 and not round_number:
+                # Plain 3-digit integers (HTTP 200, 240 MB) are too common to tell apart.
+                distinctive = re.search(r"[.,]", number) or len(number) >= 4
+                if distinctive and not round_number:
                     numbers.add(number)
     return numbers
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import uuid
 from collections.abc import Iterator
 
@@ -24,10 +23,9 @@ _TOKEN = "RAY_AUTH_TOKEN"
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[RayCluster]:
     namespace = f"mm-embed-tests-{uuid.uuid4().hex[:8]}"
-    # Ray 2.60 authenticates its clients with a token it would otherwise write to
-    # ~/.ray/auth_token; one in the environment keeps the home directory untouched
-    # (and reaches the drivers the tests start as subprocesses).
-    token = os.environ.setdefault(_TOKEN, secrets.token_hex(32))
+    # tests/conftest.py sets RAY_AUTH_TOKEN for the whole session (Ray caches the first
+    # token it sees); it reaches the drivers the tests start as subprocesses too.
+    assert os.environ.get(_TOKEN), "tests/conftest.py sets RAY_AUTH_TOKEN"
     context = ray.init(
         num_cpus=2,
         include_dashboard=False,
@@ -41,8 +39,6 @@ def ray_cluster() -> Iterator[RayCluster]:
         yield RayCluster(address=context.address_info["gcs_address"], namespace=namespace)
     finally:
         ray.shutdown()
-        if os.environ.get(_TOKEN) == token:
-            del os.environ[_TOKEN]
 
 
 @pytest.fixture

@@ -143,3 +143,23 @@ def test_it_outlives_its_creator_and_a_restart_starts_it_empty(ray_cluster: RayC
         assert joined.state("acct", QUOTA).balance < 0.05 * QUOTA.capacity
     finally:
         joined.destroy()
+
+
+@pytest.mark.timeout(120)
+def test_a_ray_url_names_the_cluster_budget(
+    ray_cluster: RayCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mm_embed.budgets import budget_from_url, resolve_budget
+
+    name = ray_cluster.budget_name()
+    url = f"ray://{ray_cluster.namespace}/{name}"
+    budget = budget_from_url(url)
+    try:
+        assert isinstance(budget, RayBudget)
+        assert (budget.name, budget.namespace) == (name, ray_cluster.namespace)
+        monkeypatch.setenv("MM_EMBED_BUDGET", url)
+        assert resolve_budget(None) is budget  # one object per URL in a process
+        ticket = resolve_budget(None).take("acct", QUOTA, 10.0)
+        assert budget.state("acct", QUOTA).reserved == ticket.position == 10.0
+    finally:
+        budget.destroy()

@@ -21,15 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..errors import MMEmbedError
+from ..errors import BudgetError
 from ._bucket import BucketState, Quota
 
 __all__ = ["Budget", "BudgetError", "Quota", "Ticket"]
-
-
-class BudgetError(MMEmbedError):
-    """The budget's shared store failed (a file that cannot be opened or stays locked,
-    an unreachable Redis server)."""
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ _process_default = LocalBudget()
 #: One budget object per URL per process: clients given the same URL share it.
 _by_url: dict[str, Budget] = {}
 
-SCHEMES = ("memory", "file", "redis", "rediss")
+SCHEMES = ("memory", "file", "redis", "rediss", "ray")
 
 
 def budget_from_url(url: str) -> Budget:
@@ -26,7 +26,9 @@ def budget_from_url(url: str) -> Budget:
 
     ``memory://`` is the process-wide :class:`LocalBudget`; ``file:///abs/path`` a
     :class:`~mm_embed.budgets.FileBudget` at that path; ``redis://host:port/db`` (or
-    ``rediss://``) a :class:`~mm_embed.budgets.RedisBudget`.
+    ``rediss://``) a :class:`~mm_embed.budgets.RedisBudget`; ``ray://NAMESPACE/NAME``
+    (or ``ray://`` for the defaults) the ``mm_embed.ray.RayBudget`` actor of the Ray
+    cluster this process is connected to.
     """
     if not isinstance(url, str) or "://" not in url:
         raise ConfigurationError(
@@ -58,9 +60,21 @@ def _open(scheme: str, url: str) -> Budget:
                 f"a file budget URL needs an absolute path: file:///abs/path, got {url!r}"
             )
         return FileBudget(unquote(parts.path))  # file:///my%20dir/b.db is "/my dir/b.db"
+    if scheme == "ray":
+        return _ray_budget(url)
     from .redis import RedisBudget
 
     return RedisBudget(url)
+
+
+def _ray_budget(url: str) -> Budget:
+    from ..ray import RayBudget
+    from ..ray.budget import DEFAULT_NAME, DEFAULT_NAMESPACE
+
+    parts = urlsplit(url)
+    return RayBudget(
+        name=parts.path.strip("/") or DEFAULT_NAME, namespace=parts.netloc or DEFAULT_NAMESPACE
+    )
 
 
 def default_budget() -> Budget:
