@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ..budgets import Budget
 from ..config import DEFAULTS, non_negative_int, positive_int
 from ..errors import ConfigurationError
 from .items import FieldNames
@@ -32,6 +33,11 @@ class EngineOptions:
         max_concurrency: client calls in flight (default: the client's ``max_concurrency``).
         max_pending: batches read ahead and held in order (default ``4 * max_concurrency``).
         tokens_per_minute: a token budget for FG-CLIP (Viking: set it on the client).
+        budget: the account's shared quota the run paces through: a
+            :class:`~mm_embed.budgets.Budget` or a URL (``memory://``,
+            ``file:///abs/path``, ``redis://host:port/db``, ``ray://``); given, it becomes
+            the client's ``budget``, as ``mm-embed embed --budget URL`` does for the
+            command's own client. Default: the client's.
         check_duplicates: reject an item whose id was seen before (about 17-34 bytes per
             id; see :mod:`mm_embed.bulk.dedup`).
         max_rounds: re-sends of unfinished items after the client's own retries ran out.
@@ -50,6 +56,7 @@ class EngineOptions:
     max_concurrency: int | None = None
     max_pending: int | None = None
     tokens_per_minute: int | None = None
+    budget: Budget | str | None = None
     check_duplicates: bool = True
     max_rounds: int = 4
     round_delay: float = 2.0

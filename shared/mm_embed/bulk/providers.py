@@ -20,6 +20,7 @@ from .. import (
     TextImageItem,
     VikingClient,
 )
+from ..budgets import resolve_budget
 from ..errors import ConfigurationError, InputError, MMEmbedError
 from ._core import (
     FGCLIP_MODEL,
@@ -235,8 +236,10 @@ def make_provider(client: object, options: EngineOptions) -> Provider:
         raise TypeError(
             "bulk embedding runs calls on threads: pass the blocking VikingClient or FGClipClient"
         )
+    if not isinstance(client, (VikingClient, FGClipClient)):
+        raise TypeError(f"expected a VikingClient or FGClipClient, got {type(client).__name__}")
+    if options.budget is not None:
+        client.budget = resolve_budget(options.budget)
     if isinstance(client, VikingClient):
         return _Viking(client, options)
-    if isinstance(client, FGClipClient):
-        return _FGClip(client, options)
-    raise TypeError(f"expected a VikingClient or FGClipClient, got {type(client).__name__}")
+    return _FGClip(client, options)
