@@ -18,7 +18,7 @@
   mm-embed's variables to values the default emulator accepts.
 * ``console`` blocks are never executed: transcripts (``$ command``, its output, its
   exit status) and maintenance commands that must not run in tests (``python
-  scripts/report_screenshot.py`` rewrites ``docs/assets/report.png``). What such a
+  docs/_ext/report_screenshot.py`` rewrites ``docs/assets/report.png``). What such a
   transcript shows is tested elsewhere: by a Python block of the page or by the area's
   own tests. ``text`` blocks are output or plain listings.
 * ``pip install "mm-embed[...]"`` lines anywhere must name extras that exist.

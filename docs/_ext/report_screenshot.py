@@ -5,7 +5,7 @@ report in headless Debian Chromium and saves the top of the page, down to the te
 box results, as ``docs/assets/report.png``. It refuses to save a page that logged an
 error or drew a box outside its picture.
 
-    python scripts/report_screenshot.py [--output docs/assets/report.png]
+    python docs/_ext/report_screenshot.py [--output docs/assets/report.png]
 
 Needs the ``dev`` extra (playwright) and Debian's ``chromium`` (/usr/bin/chromium).
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 from mm_embed.demo import run_demo
 from mm_embed.explore.browser import chromium, new_page, overlays_outside_images, watch_problems
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUTPUT = ROOT / "docs" / "assets" / "report.png"
 WIDTH = 1280
 #: The screenshot ends below this section (the rest is one scroll away in the report).
