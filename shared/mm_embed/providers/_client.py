@@ -20,7 +20,7 @@ from typing import Any, Generic, Self, TypeVar
 
 import httpx
 
-from ..batching import PlannedCall, arun_calls, run_calls
+from ..batching import CallBatch, PlannedCall, RunSettings, arun_calls, run_calls
 from ..budgets import Budget, resolve_budget
 from ..config import positive_int, redact_url
 from ..results import EmbeddingResult, Usage, UsageMeter
@@ -44,17 +44,13 @@ def warn_once(message: str, category: type[Warning] = UserWarning) -> None:
     warnings.warn(message, category, stacklevel=4)
 
 
-@dataclass
-class Job:
+@dataclass(kw_only=True)
+class Job(CallBatch):
     """The wire requests of one client call and how to send and read each of them."""
 
-    calls: list[PlannedCall]
     path: str
     parser: Callable[[PlannedCall], Parser[EmbeddingResult]]
     pacer: Callable[[PlannedCall], Pacer | None]
-    empty: EmbeddingResult
-    n_inputs: int
-    desc: str
 
 
 class ClientCore(Generic[TransportT, HttpClientT]):
@@ -88,6 +84,9 @@ class ClientCore(Generic[TransportT, HttpClientT]):
         self, settings: TransportSettings, http_client: HttpClientT | None
     ) -> TransportT:
         """The transport of this runner (sync or async)."""
+
+    def _run_settings(self) -> RunSettings:
+        return RunSettings(self.max_concurrency, self.show_progress, self._meter)
 
     @property
     def base_url(self) -> str:
@@ -127,16 +126,7 @@ class SyncClientCore(ClientCore[SyncTransport, httpx.Client]):
         def send(call: PlannedCall) -> EmbeddingResult:
             return transport.post(job.path, call.body, job.parser(call), job.pacer(call))
 
-        return run_calls(
-            job.calls,
-            send,
-            n_inputs=job.n_inputs,
-            empty=job.empty,
-            max_concurrency=self.max_concurrency,
-            show_progress=self.show_progress,
-            meter=self._meter,
-            desc=job.desc,
-        )
+        return run_calls(job, send, self._run_settings())
 
     def close(self) -> None:
         """Close the connections; later calls raise :class:`~mm_embed.ClientClosedError`."""
@@ -164,16 +154,7 @@ class AsyncClientCore(ClientCore[AsyncTransport, httpx.AsyncClient]):
         async def send(call: PlannedCall) -> EmbeddingResult:
             return await transport.post(job.path, call.body, job.parser(call), job.pacer(call))
 
-        return await arun_calls(
-            job.calls,
-            send,
-            n_inputs=job.n_inputs,
-            empty=job.empty,
-            max_concurrency=self.max_concurrency,
-            show_progress=self.show_progress,
-            meter=self._meter,
-            desc=job.desc,
-        )
+        return await arun_calls(job, send, self._run_settings())
 
     async def aclose(self) -> None:
         """Close the connections; later calls raise :class:`~mm_embed.ClientClosedError`."""
