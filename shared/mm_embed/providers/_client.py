@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import warnings
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Self, TypeVar
 
@@ -22,11 +22,12 @@ import httpx
 
 from ..batching import CallBatch, PlannedCall, RunSettings, arun_calls, run_calls
 from ..budgets import Budget, resolve_budget
-from ..config import positive_int, redact_url
+from ..config import non_negative_int, positive_int, redact_url
 from ..results import EmbeddingResult, Usage, UsageMeter
+from ..retry import RetryPolicy
 from ..transport import AsyncTransport, Pacer, Parser, SyncTransport, TransportSettings
 
-__all__ = ["AsyncClientCore", "ClientCore", "Job", "SyncClientCore", "warn_once"]
+__all__ = ["AsyncClientCore", "ClientCore", "Job", "SyncClientCore", "batch_cap", "warn_once"]
 
 TransportT = TypeVar("TransportT", SyncTransport, AsyncTransport)
 HttpClientT = TypeVar("HttpClientT", httpx.Client, httpx.AsyncClient)
@@ -42,6 +43,14 @@ def warn_once(message: str, category: type[Warning] = UserWarning) -> None:
             return
         _warned.add(message)
     warnings.warn(message, category, stacklevel=4)
+
+
+def batch_cap(max_batch_size: int | None, wire_limit: int) -> int:
+    """The most inputs per wire request: a caller's smaller ``max_batch_size`` is
+    honoured, a larger one is capped at the wire limit."""
+    if max_batch_size is None:
+        return wire_limit
+    return min(positive_int(max_batch_size, "max_batch_size"), wire_limit)
 
 
 @dataclass(kw_only=True)
@@ -64,14 +73,25 @@ class ClientCore(Generic[TransportT, HttpClientT]):
 
     def _setup(
         self,
-        settings: TransportSettings,
+        base_url: str,
+        auth: httpx.Auth,
+        headers: Mapping[str, str],
         http_client: HttpClientT | None,
         *,
+        timeout: float | None,
+        max_retries: int,
         max_concurrency: int,
         show_progress: bool,
         budget: Budget | str | None,
         account: str,
     ) -> None:
+        settings = TransportSettings(
+            base_url=base_url,
+            auth=auth,
+            retry=RetryPolicy(max_retries=non_negative_int(max_retries, "max_retries")),
+            headers=dict(headers),
+            timeout=timeout,
+        )
         self.max_concurrency = positive_int(max_concurrency, "max_concurrency")
         self.show_progress = bool(show_progress)
         self.budget = resolve_budget(budget)
