@@ -28,6 +28,7 @@ __all__ = [
     "fault_response",
     "format_seconds",
     "handle",
+    "json_object",
     "json_response",
     "logger",
 ]
@@ -48,6 +49,15 @@ def json_response(
         headers=dict(headers or {}),
         media_type="application/json",
     )
+
+
+def json_object(raw: bytes) -> dict[str, Any] | None:
+    """``raw`` parsed as a JSON object; ``None`` when it is not one."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return body if isinstance(body, dict) else None
 
 
 @dataclass
