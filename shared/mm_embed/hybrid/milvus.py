@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from .._extras import missing_extra
 from ..errors import InputError
 from ..results import SparseVector
 from .encoding import TextEncoder
@@ -41,10 +42,7 @@ try:
         WeightedRanker,
     )
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "mm_embed.hybrid.milvus needs pymilvus (and milvus-lite for local files): "
-        "pip install 'mm-embed[milvus]'"
-    ) from exc
+    raise missing_extra(__name__, "pymilvus (and milvus-lite for local files)", "milvus") from exc
 
 __all__ = ["MilvusHybrid"]
 

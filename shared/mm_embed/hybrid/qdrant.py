@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from .._extras import missing_extra
 from ..errors import InputError
 from ..results import SparseVector
 from .encoding import TextEncoder
@@ -35,9 +36,7 @@ from .store import FusedQuery, Hit, HybridStore, Kind, Record, _hit, doc_uuid
 try:
     from qdrant_client import QdrantClient, models
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "mm_embed.hybrid.qdrant needs qdrant-client: pip install 'mm-embed[qdrant]'"
-    ) from exc
+    raise missing_extra(__name__, "qdrant-client", "qdrant") from exc
 
 __all__ = ["QdrantHybrid", "create_hybrid_collection"]
 
