@@ -27,7 +27,15 @@ from ..results import EmbeddingResult, Usage, UsageMeter
 from ..retry import RetryPolicy
 from ..transport import AsyncTransport, Pacer, Parser, SyncTransport, TransportSettings
 
-__all__ = ["AsyncClientCore", "ClientCore", "Job", "SyncClientCore", "batch_cap", "warn_once"]
+__all__ = [
+    "AsyncClientCore",
+    "ClientCore",
+    "Job",
+    "SyncClientCore",
+    "batch_cap",
+    "transport_settings",
+    "warn_once",
+]
 
 TransportT = TypeVar("TransportT", SyncTransport, AsyncTransport)
 HttpClientT = TypeVar("HttpClientT", httpx.Client, httpx.AsyncClient)
@@ -43,6 +51,24 @@ def warn_once(message: str, category: type[Warning] = UserWarning) -> None:
             return
         _warned.add(message)
     warnings.warn(message, category, stacklevel=4)
+
+
+def transport_settings(
+    base_url: str,
+    auth: httpx.Auth,
+    headers: Mapping[str, str],
+    *,
+    timeout: float | None,
+    max_retries: int,
+) -> TransportSettings:
+    """Where and how a client sends, with the retry policy of ``max_retries`` (checked)."""
+    return TransportSettings(
+        base_url=base_url,
+        auth=auth,
+        retry=RetryPolicy(max_retries=non_negative_int(max_retries, "max_retries")),
+        headers=dict(headers),
+        timeout=timeout,
+    )
 
 
 def batch_cap(max_batch_size: int | None, wire_limit: int) -> int:
@@ -73,25 +99,14 @@ class ClientCore(Generic[TransportT, HttpClientT]):
 
     def _setup(
         self,
-        base_url: str,
-        auth: httpx.Auth,
-        headers: Mapping[str, str],
+        settings: TransportSettings,
         http_client: HttpClientT | None,
         *,
-        timeout: float | None,
-        max_retries: int,
         max_concurrency: int,
         show_progress: bool,
         budget: Budget | str | None,
         account: str,
     ) -> None:
-        settings = TransportSettings(
-            base_url=base_url,
-            auth=auth,
-            retry=RetryPolicy(max_retries=non_negative_int(max_retries, "max_retries")),
-            headers=dict(headers),
-            timeout=timeout,
-        )
         self.max_concurrency = positive_int(max_concurrency, "max_concurrency")
         self.show_progress = bool(show_progress)
         self.budget = resolve_budget(budget)

@@ -43,6 +43,7 @@ from .._client import (
     SyncClientCore,
     TransportT,
     batch_cap,
+    transport_settings,
     warn_once,
 )
 from .._wire import dumps
@@ -128,12 +129,14 @@ class FGClipBase(ClientCore[TransportT, HttpClientT]):
         rps = optional_positive(requests_per_second, "requests_per_second")
         self._requests_quota = Quota("requests", rps, max(1.0, rps)) if rps else None
         self._setup(
-            resolve_str(base_url, EnvVar.FGCLIP_BASE_URL, DEFAULT_BASE_URL) or DEFAULT_BASE_URL,
-            BearerAuth(credentials.api_key),
-            HEADERS,
+            transport_settings(
+                resolve_str(base_url, EnvVar.FGCLIP_BASE_URL, DEFAULT_BASE_URL) or DEFAULT_BASE_URL,
+                BearerAuth(credentials.api_key),
+                HEADERS,
+                timeout=timeout,
+                max_retries=max_retries,
+            ),
             http_client,
-            timeout=timeout,
-            max_retries=max_retries,
             max_concurrency=max_concurrency,
             show_progress=show_progress,
             budget=budget,

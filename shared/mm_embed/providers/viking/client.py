@@ -51,6 +51,7 @@ from .._client import (
     SyncClientCore,
     TransportT,
     batch_cap,
+    transport_settings,
     warn_once,
 )
 from .._wire import dumps
@@ -178,12 +179,14 @@ class VikingBase(ClientCore[TransportT, HttpClientT]):
             else None
         )
         self._setup(
-            resolve_str(base_url, EnvVar.VIKING_BASE_URL, DEFAULT_BASE_URL) or DEFAULT_BASE_URL,
-            viking_auth(credentials, region),
-            HEADERS,
+            transport_settings(
+                resolve_str(base_url, EnvVar.VIKING_BASE_URL, DEFAULT_BASE_URL) or DEFAULT_BASE_URL,
+                viking_auth(credentials, region),
+                HEADERS,
+                timeout=timeout,
+                max_retries=max_retries,
+            ),
             http_client,
-            timeout=timeout,
-            max_retries=max_retries,
             max_concurrency=max_concurrency,
             show_progress=show_progress,
             budget=budget,
