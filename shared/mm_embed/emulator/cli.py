@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .._listen import add_listen_arguments
 from .config import (
     CHECKED_CREDENTIALS,
     DEFAULT_HOST,
@@ -74,15 +75,7 @@ def _flag(field_name: str) -> str:
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the ``serve`` options to ``parser`` (a top-level parser or a subparser)."""
-    parser.add_argument(
-        "--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})"
-    )
-    parser.add_argument(
-        "--port",
-        type=int,
-        default=DEFAULT_PORT,
-        help=f"port, 0 picks a free one (default {DEFAULT_PORT})",
-    )
+    add_listen_arguments(parser, host=DEFAULT_HOST, port=DEFAULT_PORT)
     _add_credential_arguments(parser)
     _add_behaviour_arguments(parser)
     return parser
