@@ -416,16 +416,8 @@ class VikingRoute(wire.RouteHandler):
     def check_headers(
         self, request: Request, state: EmulatorState, exchange: wire.Exchange
     ) -> None:
-        cfg = state.config
         try:
-            auth = check_headers(
-                headers=request.headers,
-                access_key=cfg.access_key,
-                token=cfg.token,
-                region=cfg.region,
-                clock_skew_s=cfg.clock_skew_s,
-                session_token=cfg.session_token,
-            )
+            auth = check_headers(request.headers, state.config)
         except AuthFailure as exc:
             raise _unauthorized(exchange, exc) from None
         request.scope[_AUTH_KEY] = auth
