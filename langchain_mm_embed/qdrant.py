@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from mm_embed._extras import missing_extra
 from mm_embed.errors import InputError
 from mm_embed.hybrid.qdrant import create_hybrid_collection
 from mm_embed.providers.viking.protocol import resolve_request
@@ -26,9 +27,7 @@ try:
     from langchain_qdrant import QdrantVectorStore, RetrievalMode
     from qdrant_client import QdrantClient, models
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "langchain_mm_embed.qdrant needs langchain-qdrant: pip install 'mm-embed[langchain,qdrant]'"
-    ) from exc
+    raise missing_extra(__name__, "langchain-qdrant", "langchain,qdrant") from exc
 
 __all__ = ["qdrant_rrf", "viking_qdrant_hybrid"]
 

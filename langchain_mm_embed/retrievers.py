@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Literal, Self
 
 from langchain_core.callbacks import (
@@ -54,6 +55,8 @@ __all__ = [
 ]
 
 _FUSE_OVERRIDES = frozenset({"method", "k", "weights", "top_k"})
+#: What a vector store's scored search returns.
+Scored = list[tuple[Document, float]]
 
 
 class HybridRetriever(BaseRetriever):
@@ -262,32 +265,34 @@ class ScoredVectorStoreRetriever(BaseRetriever):
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
-        store, top_k = self.vectorstore, kwargs.pop("top_k", self.top_k)
-        search = (
-            store.similarity_search_with_score
-            if self._raw_scores()
-            else store.similarity_search_with_relevance_scores
-        )
-        try:
-            pairs = search(query, k=top_k, **{**self.search_kwargs, **kwargs})
-        except NotImplementedError:
-            raise _no_relevance(store) from None
+        search, _ = self._searches()
+        with _relevance_needed(self.vectorstore):
+            pairs = search(query, **self._search_kwargs(kwargs))
         return self._documents(pairs)
 
     async def _aget_relevant_documents(
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
-        store, top_k = self.vectorstore, kwargs.pop("top_k", self.top_k)
-        search = (
-            store.asimilarity_search_with_score
-            if self._raw_scores()
-            else store.asimilarity_search_with_relevance_scores
-        )
-        try:
-            pairs = await search(query, k=top_k, **{**self.search_kwargs, **kwargs})
-        except NotImplementedError:
-            raise _no_relevance(store) from None
+        _, asearch = self._searches()
+        with _relevance_needed(self.vectorstore):
+            pairs = await asearch(query, **self._search_kwargs(kwargs))
         return self._documents(pairs)
+
+    def _searches(self) -> tuple[Callable[..., Scored], Callable[..., Awaitable[Scored]]]:
+        """The store's search and its async twin: raw scores or relevance scores."""
+        store = self.vectorstore
+        if self._raw_scores():
+            return store.similarity_search_with_score, store.asimilarity_search_with_score
+        return (
+            store.similarity_search_with_relevance_scores,
+            store.asimilarity_search_with_relevance_scores,
+        )
+
+    def _search_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The store search's keyword arguments: ``k`` (a call's ``top_k``, else the
+        retriever's), then ``search_kwargs``, then the call's own."""
+        top_k = kwargs.pop("top_k", self.top_k)
+        return {"k": top_k, **self.search_kwargs, **kwargs}
 
     def _raw_scores(self) -> bool:
         """Whether to ask the store for its raw scores (then converted, or kept)."""
@@ -301,12 +306,18 @@ class ScoredVectorStoreRetriever(BaseRetriever):
         ]
 
 
-def _no_relevance(store: VectorStore) -> InputError:
-    return InputError(
-        f"{type(store).__name__} has no relevance-score function: pass scores='raw' when "
-        "its raw score is a similarity (higher is better), or a relevance_score_fn",
-        field="scores",
-    )
+@contextmanager
+def _relevance_needed(store: VectorStore) -> Iterator[None]:
+    """Turn the store's ``NotImplementedError`` (no relevance-score function) into an
+    :class:`~mm_embed.InputError` that says what to pass instead."""
+    try:
+        yield
+    except NotImplementedError:
+        raise InputError(
+            f"{type(store).__name__} has no relevance-score function: pass scores='raw' when "
+            "its raw score is a similarity (higher is better), or a relevance_score_fn",
+            field="scores",
+        ) from None
 
 
 def _scored(doc: Document, score: float, key: str) -> Document:

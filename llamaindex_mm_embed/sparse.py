@@ -11,13 +11,15 @@ from mm_embed import EmbeddingResult
 from mm_embed.adapter_support import VikingClientSettings
 from mm_embed.errors import ResponseFormatError
 
-from ._framework import _SparseEmbeddingArgs
+from ._framework import TextHooks, _SparseEmbeddingArgs
 from ._viking_fields import _VikingEmbeddingFields, _VikingModelArgs
 
 __all__ = ["VikingSparseEmbedding"]
 
 
-class VikingSparseEmbedding(_VikingEmbeddingFields, BaseSparseEmbedding):
+class VikingSparseEmbedding(
+    _VikingEmbeddingFields, TextHooks[SparseEmbedding], BaseSparseEmbedding
+):
     """Sparse vectors of a Viking model that has them (``bge-m3``,
     ``doubao-embedding-and-m3``, ``doubao-embedding-large-and-m3``,
     ``bge-large-zh-and-m3``), as ``{index: weight}``.
@@ -59,26 +61,6 @@ class VikingSparseEmbedding(_VikingEmbeddingFields, BaseSparseEmbedding):
             texts, **self._request(dense=False), return_dense=False
         )
         return _sparse_rows(result)
-
-    # LlamaIndex's sparse hooks, all through the two batch methods above.
-
-    def _get_query_embedding(self, query: str) -> SparseEmbedding:
-        return self._texts([query])[0]
-
-    async def _aget_query_embedding(self, query: str) -> SparseEmbedding:
-        return (await self._atexts([query]))[0]
-
-    def _get_text_embedding(self, text: str) -> SparseEmbedding:
-        return self._texts([text])[0]
-
-    async def _aget_text_embedding(self, text: str) -> SparseEmbedding:
-        return (await self._atexts([text]))[0]
-
-    def _get_text_embeddings(self, texts: list[str]) -> list[SparseEmbedding]:
-        return self._texts(texts)
-
-    async def _aget_text_embeddings(self, texts: list[str]) -> list[SparseEmbedding]:
-        return await self._atexts(texts)
 
 
 def _sparse_rows(result: EmbeddingResult) -> list[SparseEmbedding]:

@@ -89,6 +89,19 @@ A = TypeVar("A", bound=_AsyncClosable)
 Options = Mapping[str, Any]
 
 
+C = TypeVar("C")
+
+
+def _built_for(
+    held: tuple[dict[str, Any], C] | None, options: Options, build: Callable[..., C]
+) -> tuple[dict[str, Any], C]:
+    """``held`` when it was built with ``options``, else a client newly built with them."""
+    wanted = dict(options)
+    if held is not None and held[0] == wanted:
+        return held
+    return wanted, build(**wanted)
+
+
 class ClientSlot(Generic[S, A]):
     """A blocking and an async core client, each built by ``build(options)`` on first
     use and rebuilt (the old one closed) whenever ``options`` differ from those it was
@@ -104,28 +117,20 @@ class ClientSlot(Generic[S, A]):
 
     def sync(self, options: Options, build: Callable[..., S]) -> S:
         """The blocking client for ``options``."""
-        wanted = dict(options)
         with self._lock:
-            current = self._sync
-            if current is not None and current[0] == wanted:
-                return current[1]
-            client = build(**wanted)
-            self._sync = (wanted, client)
-        if current is not None:
-            current[1].close()
+            old, self._sync = self._sync, _built_for(self._sync, options, build)
+            client = self._sync[1]
+        if old is not None and old[1] is not client:
+            old[1].close()
         return client
 
     def async_(self, options: Options, build: Callable[..., A]) -> A:
         """The async client for ``options`` (an outdated one is closed at :meth:`aclose`)."""
-        wanted = dict(options)
         with self._lock:
-            current = self._async
-            if current is not None and current[0] == wanted:
-                return current[1]
-            client = build(**wanted)
-            self._async = (wanted, client)
-            if current is not None:
-                self._retired.append(current[1])
+            old, self._async = self._async, _built_for(self._async, options, build)
+            client = self._async[1]
+            if old is not None and old[1] is not client:
+                self._retired.append(old[1])
             return client
 
     def close(self) -> None:

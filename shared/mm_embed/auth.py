@@ -49,32 +49,40 @@ class _NoPickle:
         return self
 
 
-class BearerAuth(_NoPickle, httpx.Auth):
+class _AuthorizationHeader(_NoPickle, httpx.Auth):
+    """Puts ``PREFIX + secret`` in the ``Authorization`` header; ``SECRET_NAME`` is the
+    constructor argument, shown masked in ``repr``."""
+
+    PREFIX: str
+    SECRET_NAME: str
+
+    def __init__(self, secret: str | SecretStr) -> None:
+        self._secret = _secret(secret)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = self.PREFIX + self._secret.get_secret_value()
+        yield request
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.SECRET_NAME}=SecretStr('**********'))"
+
+
+class BearerAuth(_AuthorizationHeader):
     """``Authorization: Bearer <api key>``."""
 
+    PREFIX, SECRET_NAME = "Bearer ", "api_key"
+
     def __init__(self, api_key: str | SecretStr) -> None:
-        self._api_key = _secret(api_key)
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self._api_key.get_secret_value()}"
-        yield request
-
-    def __repr__(self) -> str:
-        return "BearerAuth(api_key=SecretStr('**********'))"
+        super().__init__(api_key)
 
 
-class VikingTokenAuth(_NoPickle, httpx.Auth):
+class VikingTokenAuth(_AuthorizationHeader):
     """``Authorization: token=<token>``, the pre-issued token of the provider's examples."""
 
+    PREFIX, SECRET_NAME = "token=", "token"
+
     def __init__(self, token: str | SecretStr) -> None:
-        self._token = _secret(token)
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"token={self._token.get_secret_value()}"
-        yield request
-
-    def __repr__(self) -> str:
-        return "VikingTokenAuth(token=SecretStr('**********'))"
+        super().__init__(token)
 
 
 class VolcengineSignatureAuth(_NoPickle, httpx.Auth):

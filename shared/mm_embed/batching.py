@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from .errors import InputError, MMEmbedError
 from .results import EmbeddingResult, ImageInfo, UsageMeter
 
-__all__ = ["PlannedCall", "arun_calls", "plan_chunks", "run_calls"]
+__all__ = ["CallBatch", "PlannedCall", "RunSettings", "arun_calls", "plan_chunks", "run_calls"]
 
 
 def plan_chunks(
@@ -88,15 +88,37 @@ class PlannedCall:
     images: int = 0
 
 
+@dataclass
+class CallBatch:
+    """The wire requests of one client call and what merging their replies needs."""
+
+    calls: Sequence[PlannedCall]
+    #: How many inputs the caller passed (failed indices count up to it).
+    n_inputs: int
+    #: The result of a call with no requests.
+    empty: EmbeddingResult
+    #: The progress bar's label.
+    desc: str = "embedding"
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How :func:`run_calls` / :func:`arun_calls` run a batch."""
+
+    max_concurrency: int = 1
+    show_progress: bool = False
+    #: Adds up the usage of every successful request.
+    meter: UsageMeter | None = None
+
+
 class _Outcome:
     """Collects per-call results and errors; merges or raises."""
 
-    def __init__(
-        self, calls: Sequence[PlannedCall], n_inputs: int, meter: UsageMeter | None
-    ) -> None:
-        self.calls = calls
+    def __init__(self, batch: CallBatch, meter: UsageMeter | None) -> None:
+        self.calls = batch.calls
         self.meter = meter
-        self.n_inputs = n_inputs
+        self.n_inputs = batch.n_inputs
+        self.empty = batch.empty
         self.results: dict[int, EmbeddingResult] = {}
         self.errors: dict[int, MMEmbedError] = {}
 
@@ -140,9 +162,9 @@ class _Outcome:
         merged.images, merged.text_lengths = images, lengths
         return merged
 
-    def finish(self, empty: EmbeddingResult) -> EmbeddingResult:
+    def finish(self) -> EmbeddingResult:
         done = sorted(self.results)
-        result = self.merged(done) if done else empty
+        result = self.merged(done) if done else self.empty
         if not self.errors:
             return result
         first = self.errors[min(self.errors)]
@@ -152,24 +174,21 @@ class _Outcome:
         raise first
 
 
-def _progress(total: int, show: bool, desc: str) -> tqdm[Any] | None:
-    return tqdm(total=total, desc=desc, unit="item", leave=False) if show else None
+def _progress(batch: CallBatch, settings: RunSettings) -> tqdm[Any] | None:
+    if not settings.show_progress:
+        return None
+    return tqdm(total=batch.n_inputs, desc=batch.desc, unit="item", leave=False)
 
 
 def run_calls(
-    calls: Sequence[PlannedCall],
+    batch: CallBatch,
     send: Callable[[PlannedCall], EmbeddingResult],
-    *,
-    n_inputs: int,
-    empty: EmbeddingResult,
-    max_concurrency: int = 1,
-    show_progress: bool = False,
-    desc: str = "embedding",
-    meter: UsageMeter | None = None,
+    settings: RunSettings = RunSettings(),
 ) -> EmbeddingResult:
-    """Run ``calls`` on up to ``max_concurrency`` threads; results in caller order."""
-    outcome = _Outcome(calls, n_inputs, meter)
-    bar = _progress(n_inputs, show_progress, desc)
+    """Run the batch's calls on up to ``max_concurrency`` threads; results in caller order."""
+    calls, max_concurrency = batch.calls, settings.max_concurrency
+    outcome = _Outcome(batch, settings.meter)
+    bar = _progress(batch, settings)
     try:
         if max_concurrency <= 1 or len(calls) <= 1:
             for position, call in enumerate(calls):
@@ -185,7 +204,7 @@ def run_calls(
     finally:
         if bar is not None:
             bar.close()
-    return outcome.finish(empty)
+    return outcome.finish()
 
 
 def _run_pool(
@@ -222,23 +241,19 @@ def _run_pool(
 
 
 async def arun_calls(
-    calls: Sequence[PlannedCall],
+    batch: CallBatch,
     send: Callable[[PlannedCall], Awaitable[EmbeddingResult]],
-    *,
-    n_inputs: int,
-    empty: EmbeddingResult,
-    max_concurrency: int = 1,
-    show_progress: bool = False,
-    desc: str = "embedding",
-    meter: UsageMeter | None = None,
+    settings: RunSettings = RunSettings(),
 ) -> EmbeddingResult:
-    """Run ``calls`` as up to ``max_concurrency`` concurrent tasks; results in caller order.
+    """Run the batch's calls as up to ``max_concurrency`` concurrent tasks; results in
+    caller order.
 
     Cancelling the awaiting task cancels every call in flight and waits for them, so no
     background task or open request outlives it.
     """
-    outcome = _Outcome(calls, n_inputs, meter)
-    bar = _progress(n_inputs, show_progress, desc)
+    calls, max_concurrency = batch.calls, settings.max_concurrency
+    outcome = _Outcome(batch, settings.meter)
+    bar = _progress(batch, settings)
     queue: Iterator[int] = iter(range(len(calls)))
 
     async def worker() -> None:
@@ -266,4 +281,4 @@ async def arun_calls(
     finally:
         if bar is not None:
             bar.close()
-    return outcome.finish(empty)
+    return outcome.finish()

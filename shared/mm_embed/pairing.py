@@ -44,7 +44,7 @@ import copy
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -121,6 +121,10 @@ class _Flight:
         # A running future cannot be cancelled: a waiter's cancellation (propagated by
         # asyncio.wrap_future) must not cancel the fetch other callers wait on.
         self.future.set_running_or_notify_cancel()
+
+    def texts(self) -> list[str]:
+        """The texts to send."""
+        return [key[3] for key in self.keys]
 
     def can_wait(self, thread: int, task: asyncio.Task[Any] | None) -> bool:
         """Whether a caller on ``thread`` (in ``task``, for async callers) may wait.
@@ -275,27 +279,18 @@ class DenseSparsePairing:
         ``str``, and the fetch's error, with the caller's indices, when it fails.
         """
         keys = _keys(texts, model, model_version, dimension)
-        me = threading.get_ident()
         found: dict[Key, PairEntry] = {}
-        pending = list(dict.fromkeys(keys))
-        # A second round only re-fetches texts whose fetch was abandoned by its caller;
-        # it waits for nobody, so there is never a third.
-        for attempt in range(2):
-            plan = self._plan(pending, me if attempt == 0 else None, None)
-            if plan.own is not None and self._claim(plan.own):
+        for plan in self._rounds(keys, found, None):
+            own = plan.own
+            if own is not None and self._claim(own):
                 try:
-                    result = fetch([key[3] for key in plan.own.keys])
+                    result = fetch(own.texts())
                 except BaseException as exc:
-                    self._finish(plan.own, None, exc)
-                    if not isinstance(exc, Exception):
-                        raise
+                    self._abandon(own, exc)
                 else:
-                    self._finish(plan.own, result, None)
+                    self._finish(own, result, None)
             for flight in set(plan.waits.values()):
                 flight.future.result()
-            pending = self._collect(keys, plan, found)
-            if not pending:
-                break
         return [found[key] for key in keys]
 
     async def aget_or_fetch(
@@ -310,31 +305,48 @@ class DenseSparsePairing:
         """Async twin of :meth:`get_or_fetch`: ``afetch`` is awaited, and texts another
         task or thread is fetching are awaited without blocking the event loop."""
         keys = _keys(texts, model, model_version, dimension)
-        me, task = threading.get_ident(), asyncio.current_task()
         found: dict[Key, PairEntry] = {}
-        pending = list(dict.fromkeys(keys))
-        for attempt in range(2):
-            plan = self._plan(pending, me if attempt == 0 else None, task)
-            if plan.own is not None and await self._start(plan.own):
+        for plan in self._rounds(keys, found, asyncio.current_task()):
+            own = plan.own
+            if own is not None and await self._start(own):
                 try:
-                    result = await afetch([key[3] for key in plan.own.keys])
+                    result = await afetch(own.texts())
                 except BaseException as exc:
-                    self._finish(plan.own, None, exc)
-                    if not isinstance(exc, Exception):
-                        raise
+                    self._abandon(own, exc)
                 else:
-                    self._finish(plan.own, result, None)
+                    self._finish(own, result, None)
             waits = set(plan.waits.values())
-            if plan.own is not None and plan.own.taken_over:
-                waits.add(plan.own)
+            if own is not None and own.taken_over:
+                waits.add(own)
             for flight in waits:
                 await asyncio.wrap_future(flight.future)
-            pending = self._collect(keys, plan, found)
-            if not pending:
-                break
         return [found[key] for key in keys]
 
     # ------------------------------------------------------------------ internals
+
+    def _rounds(
+        self, keys: list[Key], found: dict[Key, PairEntry], task: asyncio.Task[Any] | None
+    ) -> Iterator[_Plan]:
+        """The plans of one call, for its caller to fetch its own flight and wait for
+        the others; after each, ``found`` is filled from the plan's flights.
+
+        A second round only re-fetches texts whose fetch was abandoned by its caller; it
+        waits for nobody, so there is never a third.
+        """
+        pending = list(dict.fromkeys(keys))
+        for attempt in range(2):
+            plan = self._plan(pending, threading.get_ident() if attempt == 0 else None, task)
+            yield plan
+            pending = self._collect(keys, plan, found)
+            if not pending:
+                return
+
+    def _abandon(self, flight: _Flight, exc: BaseException) -> None:
+        """Settle ``flight`` with its fetch's error. An ``Exception`` reaches the callers
+        through the flight; a cancellation or interrupt is raised on."""
+        self._finish(flight, None, exc)
+        if not isinstance(exc, Exception):
+            raise exc
 
     async def _start(self, flight: _Flight) -> bool:
         """Yield to the loop once before a task sends its flight; ``False`` when a

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -306,17 +306,13 @@ class EmbeddingResult:
     def take(self, rows: npt.NDArray[np.int64] | Sequence[int]) -> EmbeddingResult:
         """A new result holding only ``rows`` (in that order); usage and ids are kept."""
         rows = np.asarray(rows, dtype=np.int64)
-        return EmbeddingResult(
+        return replace(
+            self,
             dense={k: v[rows] for k, v in self.dense.items()},
             sparse=[self.sparse[i] for i in rows] if self.sparse is not None else None,
             input_indices=self.input_indices[rows],
             box_indices=self.box_indices[rows] if self.box_indices is not None else None,
-            usage=self.usage,
             request_ids=list(self.request_ids),
-            images=self.images,
-            text_lengths=self.text_lengths,
-            model=self.model,
-            meta=self.meta,
         )
 
 

@@ -24,7 +24,7 @@ from asyncio import CancelledError, ensure_future, gather, shield
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import anyio
 import httpx
@@ -142,7 +142,26 @@ class _Pace:
 _SEND = _Send()
 #: What a driver reports after sending: the response (body read) or the httpx error.
 Outcome = httpx.Response | httpx.HTTPError
-Attempts = Generator[_Sleep | _Send | _Pace, object, T]
+Step = _Sleep | _Send | _Pace
+Attempts = Generator[Step, object, T]
+
+
+class _Run(Generic[T]):
+    """One run of the retry loop, stepped by a driver: :meth:`step` is the next action
+    (``None`` once :attr:`result` is set); :attr:`reply` is what the last one produced."""
+
+    result: T
+
+    def __init__(self, attempts: Attempts[T]) -> None:
+        self._attempts = attempts
+        self.reply: object = None
+
+    def step(self) -> Step | None:
+        try:
+            return self._attempts.send(self.reply)
+        except StopIteration as done:
+            self.result = done.value
+            return None
 
 
 class Transport:
@@ -222,6 +241,11 @@ class Transport:
             delay,
         )
         return delay
+
+    def _run(self, path: str, parse: Parser[T], pacer: Pacer | None) -> _Run[T]:
+        """A run of the retry loop for one request (the transport must be open)."""
+        self.ensure_open()
+        return _Run(self._attempts(path, parse, pacer))
 
     def _attempts(self, path: str, parse: Parser[T], pacer: Pacer | None) -> Attempts[T]:
         """The retry loop, sans-I/O: yields sleeps and sends, returns the parsed result."""
@@ -330,21 +354,19 @@ class SyncTransport(Transport):
 
     def post(self, path: str, body: bytes, parse: Parser[T], pacer: Pacer | None = None) -> T:
         """Send ``body`` to ``path`` with retries; return what ``parse`` made of the reply."""
-        self.ensure_open()
-        steps = self._attempts(path, parse, pacer)
-        step = next(steps)
-        while True:
-            try:
-                if isinstance(step, _Sleep):
-                    _sleep(step.seconds)
-                    step = steps.send(None)
-                elif isinstance(step, _Pace):
-                    step = steps.send(step.run())
-                else:
-                    step = steps.send(self._send(path, body))
-            except StopIteration as done:
-                result: T = done.value
-                return result
+        run = self._run(path, parse, pacer)
+        while (step := run.step()) is not None:
+            run.reply = self._perform(step, path, body)
+        return run.result
+
+    def _perform(self, step: Step, path: str, body: bytes) -> object:
+        """Do what ``step`` asks; return what to report back to the retry loop."""
+        if isinstance(step, _Sleep):
+            _sleep(step.seconds)
+            return None
+        if isinstance(step, _Pace):
+            return step.run()
+        return self._send(path, body)
 
     def get(self, path: str) -> httpx.Response:
         """A plain GET (health checks), one attempt."""
@@ -453,23 +475,20 @@ class AsyncTransport(Transport):
 
     async def post(self, path: str, body: bytes, parse: Parser[T], pacer: Pacer | None = None) -> T:
         """Async twin of :meth:`SyncTransport.post`."""
-        self.ensure_open()
-        steps = self._attempts(path, parse, pacer)
-        step = next(steps)
-        while True:
-            try:
-                if isinstance(step, _Sleep):
-                    await _asleep(step.seconds)
-                    step = steps.send(None)
-                elif isinstance(step, _Pace):
-                    # A file or Redis budget answers over I/O: not on the event loop.
-                    ran = await asyncio.to_thread(step.run) if step.blocking else step.run()
-                    step = steps.send(ran)
-                else:
-                    step = steps.send(await self._send(path, body))
-            except StopIteration as done:
-                result: T = done.value
-                return result
+        run = self._run(path, parse, pacer)
+        while (step := run.step()) is not None:
+            run.reply = await self._perform(step, path, body)
+        return run.result
+
+    async def _perform(self, step: Step, path: str, body: bytes) -> object:
+        """Async twin of :meth:`SyncTransport._perform`."""
+        if isinstance(step, _Sleep):
+            await _asleep(step.seconds)
+            return None
+        if isinstance(step, _Pace):
+            # A file or Redis budget answers over I/O: not on the event loop.
+            return await asyncio.to_thread(step.run) if step.blocking else step.run()
+        return await self._send(path, body)
 
     async def get(self, path: str) -> httpx.Response:
         """A plain GET (health checks), one attempt."""

@@ -36,7 +36,7 @@ from .items import Reject
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["Checkpoint", "CheckpointError", "Part", "fsync_dir", "parts_dir"]
+__all__ = ["Checkpoint", "CheckpointError", "Part", "fsync_dir", "parts_dir", "read_manifest"]
 
 #: 2: parts carry the fingerprints of their records.
 _FORMAT = 2
@@ -58,6 +58,20 @@ def fsync_dir(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def read_manifest(
+    path: Path, version: int, *, unreadable: str, incompatible: str
+) -> dict[str, Any]:
+    """The JSON object at ``path`` when its ``format`` is ``version``; else a
+    :class:`CheckpointError` saying ``unreadable`` (with the cause) or ``incompatible``."""
+    try:
+        raw = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise CheckpointError(f"{unreadable} ({exc})") from None
+    if not isinstance(raw, dict) or raw.get("format") != version:
+        raise CheckpointError(incompatible)
+    return raw
 
 
 @dataclass
@@ -94,15 +108,13 @@ class Checkpoint:
         )
 
     def load(self) -> dict[str, Any]:
-        try:
-            raw = orjson.loads((self.dir / "manifest.json").read_bytes())
-        except (OSError, orjson.JSONDecodeError) as exc:
-            raise CheckpointError(f"{self.dir}: unreadable checkpoint manifest ({exc})") from None
-        if not isinstance(raw, dict) or raw.get("format") != _FORMAT:
-            raise CheckpointError(
-                f"{self.dir}: checkpoint from an incompatible version of mm-embed; start "
-                "again with --overwrite (overwrite=True)"
-            )
+        raw = read_manifest(
+            self.dir / "manifest.json",
+            _FORMAT,
+            unreadable=f"{self.dir}: unreadable checkpoint manifest",
+            incompatible=f"{self.dir}: checkpoint from an incompatible version of mm-embed; "
+            "start again with --overwrite (overwrite=True)",
+        )
         self.settings = dict(raw.get("settings") or {})
         return self.settings
 

@@ -20,15 +20,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .._listen import add_listen_arguments
 from .config import (
     CHECKED_CREDENTIALS,
-    DEFAULT_ACCESS_KEY,
-    DEFAULT_API_KEY,
     DEFAULT_HOST,
     DEFAULT_PORT,
     DEFAULT_REGION,
-    DEFAULT_SECRET_KEY,
-    DEFAULT_TOKEN,
     FAULT_KINDS,
     EmulatorConfig,
     exposure_problem,
@@ -78,41 +75,26 @@ def _flag(field_name: str) -> str:
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the ``serve`` options to ``parser`` (a top-level parser or a subparser)."""
-    parser.add_argument(
-        "--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})"
-    )
-    parser.add_argument(
-        "--port",
-        type=int,
-        default=DEFAULT_PORT,
-        help=f"port, 0 picks a free one (default {DEFAULT_PORT})",
-    )
+    add_listen_arguments(parser, host=DEFAULT_HOST, port=DEFAULT_PORT)
     _add_credential_arguments(parser)
     _add_behaviour_arguments(parser)
     return parser
 
 
+#: What each checked credential is, for its option's help.
+_CREDENTIAL_HELP = {
+    "api_key": "FG-CLIP Bearer key accepted",
+    "access_key": "Viking access key",
+    "secret_key": "Viking secret key",
+    "token": "Viking 'token=' credential",
+}
+
+
 def _add_credential_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--api-key",
-        default=DEFAULT_API_KEY,
-        help=f"FG-CLIP Bearer key accepted (default {DEFAULT_API_KEY})",
-    )
-    parser.add_argument(
-        "--access-key",
-        default=DEFAULT_ACCESS_KEY,
-        help=f"Viking access key (default {DEFAULT_ACCESS_KEY})",
-    )
-    parser.add_argument(
-        "--secret-key",
-        default=DEFAULT_SECRET_KEY,
-        help=f"Viking secret key (default {DEFAULT_SECRET_KEY})",
-    )
-    parser.add_argument(
-        "--token",
-        default=DEFAULT_TOKEN,
-        help=f"Viking 'token=' credential (default {DEFAULT_TOKEN})",
-    )
+    for name, default in CHECKED_CREDENTIALS.items():
+        parser.add_argument(
+            _flag(name), default=default, help=f"{_CREDENTIAL_HELP[name]} (default {default})"
+        )
     parser.add_argument(
         "--session-token",
         default=None,

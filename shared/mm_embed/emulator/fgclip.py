@@ -49,22 +49,13 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from . import encoders
+from . import encoders, wire
 from .accept import accepts_json
 from .body import BodyTimeout, BodyTooLarge
 from .hosts import is_ip_literal
 from .media import DecodedImage, MediaError, decode_image
 from .state import EmulatorState, item_hash
 from .tokens import count_tokens, truncate_tokens
-from .wire import (
-    Exchange,
-    FaultBody,
-    Refusal,
-    RouteHandler,
-    format_seconds,
-    handle,
-    json_response,
-)
 
 __all__ = [
     "DIMENSION",
@@ -98,7 +89,7 @@ _DATA_URI_TYPES = frozenset({"png", "jpg", "jpeg", "bmp"})
 _FORMATS = frozenset({"PNG", "JPEG", "BMP"})
 
 
-class FGClipError(Refusal):
+class FGClipError(wire.Refusal):
     """A refusal with the provider's error shape."""
 
     def __init__(self, message: str, *, code: int = 400, status: int = 200) -> None:
@@ -312,7 +303,7 @@ def _created(arrived: float) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
-async def _embed(state: EmulatorState, req: _Request, exchange: Exchange) -> Response:
+async def _embed(state: EmulatorState, req: _Request, exchange: wire.Exchange) -> Response:
     texts_meta: list[str] = []
     images_meta: list[dict[str, Any]] = []
     input_tokens = 0
@@ -359,24 +350,21 @@ async def _embed(state: EmulatorState, req: _Request, exchange: Exchange) -> Res
         },
     }
     exchange.status, exchange.code, exchange.message, exchange.embedded = 200, 0, "OK", True
-    return json_response(body, 200, {"x-request-id": exchange.request_id})
+    return wire.json_response(body, 200, {"x-request-id": exchange.request_id})
 
 
-def _quota(state: EmulatorState, exchange: Exchange, which: str) -> Response:
+def _quota(state: EmulatorState, exchange: wire.Exchange, which: str) -> Response:
     message = f"Too Many Requests: {which} budget exceeded"
     headers = {"x-request-id": exchange.request_id}
     if state.config.retry_after is not None:
-        headers["Retry-After"] = format_seconds(state.config.retry_after)
+        headers["Retry-After"] = wire.format_seconds(state.config.retry_after)
     exchange.status, exchange.code, exchange.message = 429, 429, message
-    return json_response(error_body(429, message), 429, headers)
+    return wire.json_response(error_body(429, message), 429, headers)
 
 
 def _item_hashes(raw: bytes) -> tuple[tuple[str, ...], str | None]:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return (), None
-    if not isinstance(body, dict):
+    body = wire.json_object(raw)
+    if body is None:
         return (), None
     items = body.get("texts") if body.get("input_type") == "text" else body.get("images")
     model = body.get("model") if isinstance(body.get("model"), str) else None
@@ -393,7 +381,7 @@ def _authorised(request: Request, api_key: str) -> bool:
     )
 
 
-class FGClipRoute(RouteHandler):
+class FGClipRoute(wire.RouteHandler):
     """The FG-CLIP route for :func:`mm_embed.emulator.wire.handle`."""
 
     name = "fgclip"
@@ -402,7 +390,9 @@ class FGClipRoute(RouteHandler):
     def new_request_id(self) -> str:
         return str(uuid.uuid4())
 
-    def check_headers(self, request: Request, state: EmulatorState, exchange: Exchange) -> None:
+    def check_headers(
+        self, request: Request, state: EmulatorState, exchange: wire.Exchange
+    ) -> None:
         if not _authorised(request, state.config.api_key):
             raise FGClipError("Unauthorized: invalid or missing API key", code=401, status=401)
         exchange.auth = "bearer"
@@ -421,11 +411,11 @@ class FGClipRoute(RouteHandler):
     def item_hashes(self, raw: bytes) -> tuple[tuple[str, ...], str | None]:
         return _item_hashes(raw)
 
-    def fault_body(self, exchange: Exchange) -> FaultBody:
+    def fault_body(self, exchange: wire.Exchange) -> wire.FaultBody:
         return lambda status, message: (status, error_body(status, message))
 
     async def serve(
-        self, request: Request, raw: bytes, state: EmulatorState, exchange: Exchange
+        self, request: Request, raw: bytes, state: EmulatorState, exchange: wire.Exchange
     ) -> Response:
         try:
             body = orjson.loads(raw)
@@ -433,14 +423,16 @@ class FGClipRoute(RouteHandler):
             raise FGClipError("request body is not valid JSON") from None
         return await _embed(state, parse_body(body, lenient=state.config.lenient), exchange)
 
-    def too_large(self, exc: BodyTooLarge) -> Refusal:
+    def too_large(self, exc: BodyTooLarge) -> wire.Refusal:
         return FGClipError(f"Request Entity Too Large: {exc}", code=413, status=413)
 
-    def timed_out(self, exc: BodyTimeout) -> Refusal:
+    def timed_out(self, exc: BodyTimeout) -> wire.Refusal:
         return FGClipError(f"Request Timeout: {exc}", code=408, status=408)
 
-    def render(self, refusal: Refusal, state: EmulatorState, exchange: Exchange) -> Response:
-        return json_response(
+    def render(
+        self, refusal: wire.Refusal, state: EmulatorState, exchange: wire.Exchange
+    ) -> Response:
+        return wire.json_response(
             error_body(refusal.code, refusal.message),
             refusal.status,
             {"x-request-id": exchange.request_id},
@@ -452,4 +444,4 @@ ROUTE = FGClipRoute()
 
 async def endpoint(request: Request) -> Response:
     """Handle one FG-CLIP embedding request."""
-    return await handle(request, ROUTE)
+    return await wire.handle(request, ROUTE)

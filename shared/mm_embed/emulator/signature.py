@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from ..providers.viking.catalogue import SERVICE
 from ..signing import ParsedAuthorization, parse_authorization, sign
+from .config import EmulatorConfig
 
 __all__ = ["AuthFailure", "HeaderAuth", "check_body", "check_headers"]
 
@@ -59,16 +60,10 @@ _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 def check_headers(
-    *,
-    headers: Mapping[str, str],
-    access_key: str,
-    token: str,
-    region: str,
-    clock_skew_s: float,
-    session_token: str | None = None,
-    now: dt.datetime | None = None,
+    headers: Mapping[str, str], config: EmulatorConfig, now: dt.datetime | None = None
 ) -> HeaderAuth:
-    """Every check that needs no body; :class:`AuthFailure` when one fails.
+    """Every check that needs no body, against the credentials, region, clock skew and
+    session token of ``config``; :class:`AuthFailure` when one fails.
 
     ``headers`` is a case-insensitive mapping (Starlette's ``Headers``) or one with
     lowercase keys.
@@ -77,30 +72,30 @@ def check_headers(
     if not value:
         raise AuthFailure("no Authorization header")
     if value.startswith("token="):
-        if hmac.compare_digest(value[len("token=") :].encode(), token.encode()):
+        if hmac.compare_digest(value[len("token=") :].encode(), config.token.encode()):
             return HeaderAuth("token")
         raise AuthFailure("wrong token")
     parsed = parse_authorization(value)
     if parsed is None:
         raise AuthFailure("Authorization is neither HMAC-SHA256 nor token=")
-    if not hmac.compare_digest(parsed.access_key.encode(), access_key.encode()):
+    if not hmac.compare_digest(parsed.access_key.encode(), config.access_key.encode()):
         raise AuthFailure("unknown access key")
-    if parsed.service != SERVICE or parsed.region != region:
-        raise AuthFailure(f"credential scope is not {region}/{SERVICE}")
+    if parsed.service != SERVICE or parsed.region != config.region:
+        raise AuthFailure(f"credential scope is not {config.region}/{SERVICE}")
     x_date = headers.get("x-date") or ""
     try:
         signed_at = dt.datetime.strptime(x_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
     except ValueError:
         raise AuthFailure("missing or malformed X-Date") from None
     moment = now or dt.datetime.now(dt.UTC)
-    if abs((moment - signed_at).total_seconds()) > clock_skew_s:
+    if abs((moment - signed_at).total_seconds()) > config.clock_skew_s:
         raise AuthFailure("X-Date is outside the accepted clock skew")
     if parsed.date != x_date[:8]:
         raise AuthFailure("credential date does not match X-Date")
     if not _SHA256_HEX.match(headers.get("x-content-sha256") or ""):
         raise AuthFailure("missing or malformed X-Content-Sha256")
-    if session_token is not None:
-        _check_session_token(headers, parsed, session_token)
+    if config.session_token is not None:
+        _check_session_token(headers, parsed, config.session_token)
     return HeaderAuth("hmac", parsed, x_date)
 
 

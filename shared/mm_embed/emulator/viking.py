@@ -53,21 +53,12 @@ from ..providers.viking.catalogue import (
     ModelSpec,
     ModelVersion,
 )
-from . import encoders
+from . import encoders, wire
 from .body import BodyTimeout, BodyTooLarge
 from .media import MAX_FETCH_BYTES, MediaError, decode_image, is_video_container
 from .signature import AuthFailure, HeaderAuth, check_body, check_headers
 from .state import EmulatorState, item_hash
 from .tokens import count_tokens, truncate_tokens
-from .wire import (
-    Exchange,
-    FaultBody,
-    Refusal,
-    RouteHandler,
-    format_seconds,
-    handle,
-    json_response,
-)
 
 __all__ = ["ROUTE", "VikingError", "VikingRoute", "endpoint", "new_request_id", "ping"]
 
@@ -77,7 +68,7 @@ MAX_VIDEO_BYTES = 50 * 1024 * 1024
 _BOOL_PARAMS = ("return_token_usage", "return_model_token_usage", "return_dense", "return_sparse")
 
 
-class VikingError(Refusal):
+class VikingError(wire.Refusal):
     """A refusal in the provider's shape ``{"code", "message", "request_id"}``."""
 
 
@@ -364,7 +355,7 @@ def _usage_body(prompt: int, image_tokens: int | None) -> dict[str, int]:
     return out
 
 
-async def _embed(state: EmulatorState, plan: _Plan, exchange: Exchange) -> Response:
+async def _embed(state: EmulatorState, plan: _Plan, exchange: wire.Exchange) -> Response:
     usage = _Usage()
     feats, texts = await _features(state, plan, usage)
     total = usage.text_tokens + usage.image_tokens
@@ -392,15 +383,12 @@ async def _embed(state: EmulatorState, plan: _Plan, exchange: Exchange) -> Respo
         }
     exchange.status, exchange.code, exchange.message, exchange.embedded = 200, 0, "success", True
     body = {"code": 0, "message": "success", "request_id": exchange.request_id, "data": data}
-    return json_response(body, 200, {"x-request-id": exchange.request_id})
+    return wire.json_response(body, 200, {"x-request-id": exchange.request_id})
 
 
 def _item_hashes(raw: bytes) -> tuple[tuple[str, ...], str | None]:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return (), None
-    if not isinstance(body, dict):
+    body = wire.json_object(raw)
+    if body is None:
         return (), None
     model = body.get("model")
     name = model.get("model_name") if isinstance(model, dict) else None
@@ -411,12 +399,12 @@ def _item_hashes(raw: bytes) -> tuple[tuple[str, ...], str | None]:
     return hashes, name if isinstance(name, str) else None
 
 
-def _unauthorized(exchange: Exchange, failure: AuthFailure) -> VikingError:
+def _unauthorized(exchange: wire.Exchange, failure: AuthFailure) -> VikingError:
     exchange.message = f"unauthorized ({failure})"
     return VikingError(UNAUTHORIZED, 401, "unauthorized")
 
 
-class VikingRoute(RouteHandler):
+class VikingRoute(wire.RouteHandler):
     """The embedding v2 route for :func:`mm_embed.emulator.wire.handle`."""
 
     name = "viking"
@@ -425,17 +413,11 @@ class VikingRoute(RouteHandler):
     def new_request_id(self) -> str:
         return new_request_id()
 
-    def check_headers(self, request: Request, state: EmulatorState, exchange: Exchange) -> None:
-        cfg = state.config
+    def check_headers(
+        self, request: Request, state: EmulatorState, exchange: wire.Exchange
+    ) -> None:
         try:
-            auth = check_headers(
-                headers=request.headers,
-                access_key=cfg.access_key,
-                token=cfg.token,
-                region=cfg.region,
-                clock_skew_s=cfg.clock_skew_s,
-                session_token=cfg.session_token,
-            )
+            auth = check_headers(request.headers, state.config)
         except AuthFailure as exc:
             raise _unauthorized(exchange, exc) from None
         request.scope[_AUTH_KEY] = auth
@@ -443,7 +425,7 @@ class VikingRoute(RouteHandler):
     def item_hashes(self, raw: bytes) -> tuple[tuple[str, ...], str | None]:
         return _item_hashes(raw)
 
-    def fault_body(self, exchange: Exchange) -> FaultBody:
+    def fault_body(self, exchange: wire.Exchange) -> wire.FaultBody:
         def render(status: int, message: str) -> tuple[int, dict[str, Any]]:
             code = QUOTA if status == 429 else INTERNAL
             text = "quota exceeded: too many requests" if status == 429 else message
@@ -452,7 +434,7 @@ class VikingRoute(RouteHandler):
         return render
 
     async def serve(
-        self, request: Request, raw: bytes, state: EmulatorState, exchange: Exchange
+        self, request: Request, raw: bytes, state: EmulatorState, exchange: wire.Exchange
     ) -> Response:
         auth: HeaderAuth = request.scope[_AUTH_KEY]
         try:
@@ -474,18 +456,20 @@ class VikingRoute(RouteHandler):
             raise invalid("body is not valid JSON") from None
         return await _embed(state, parse_body(body), exchange)
 
-    def too_large(self, exc: BodyTooLarge) -> Refusal:
+    def too_large(self, exc: BodyTooLarge) -> wire.Refusal:
         return invalid(str(exc))
 
-    def timed_out(self, exc: BodyTimeout) -> Refusal:
+    def timed_out(self, exc: BodyTimeout) -> wire.Refusal:
         return VikingError(INVALID, 408, f"invalid request:{exc}")
 
-    def render(self, refusal: Refusal, state: EmulatorState, exchange: Exchange) -> Response:
+    def render(
+        self, refusal: wire.Refusal, state: EmulatorState, exchange: wire.Exchange
+    ) -> Response:
         headers = {"x-request-id": exchange.request_id}
         if refusal.code == QUOTA and state.config.retry_after is not None:
-            headers["Retry-After"] = format_seconds(state.config.retry_after)
+            headers["Retry-After"] = wire.format_seconds(state.config.retry_after)
         body = error_body(refusal.code, refusal.message, exchange.request_id)
-        return json_response(body, refusal.status, headers)
+        return wire.json_response(body, refusal.status, headers)
 
 
 ROUTE = VikingRoute()
@@ -495,14 +479,14 @@ _AUTH_KEY = "mm_embed.emulator.viking_auth"
 
 async def endpoint(request: Request) -> Response:
     """Handle one embedding v2 request."""
-    return await handle(request, ROUTE)
+    return await wire.handle(request, ROUTE)
 
 
 async def ping(request: Request) -> Response:
     """The SDK's constructor ping: always answers success."""
     state: EmulatorState = request.app.state.emulator
-    exchange = Exchange("ping", request.method, request.url.path, new_request_id())
+    exchange = wire.Exchange("ping", request.method, request.url.path, new_request_id())
     exchange.status, exchange.code, exchange.message = 200, 0, "success"
     exchange.finish(state)
     body = {"code": 0, "message": "success", "request_id": exchange.request_id, "data": {}}
-    return json_response(body, 200, {"x-request-id": exchange.request_id})
+    return wire.json_response(body, 200, {"x-request-id": exchange.request_id})

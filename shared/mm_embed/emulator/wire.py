@@ -28,6 +28,7 @@ __all__ = [
     "fault_response",
     "format_seconds",
     "handle",
+    "json_object",
     "json_response",
     "logger",
 ]
@@ -48,6 +49,15 @@ def json_response(
         headers=dict(headers or {}),
         media_type="application/json",
     )
+
+
+def json_object(raw: bytes) -> dict[str, Any] | None:
+    """``raw`` parsed as a JSON object; ``None`` when it is not one."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return body if isinstance(body, dict) else None
 
 
 @dataclass
@@ -71,22 +81,13 @@ class Exchange:
     auth: str | None = None
 
     def finish(self, state: EmulatorState) -> None:
+        # Every field but the two clocks goes to the record as it is.
+        known = {k: v for k, v in vars(self).items() if k not in ("started", "arrived")}
         record = RequestRecord(
             time=time.time(),
-            route=self.route,
-            method=self.method,
-            path=self.path,
-            request_id=self.request_id,
-            status=self.status,
-            code=self.code,
-            message=self.message,
-            fault=self.fault,
-            model=self.model,
             items=len(self.item_hashes),
-            item_hashes=self.item_hashes,
-            embedded=self.embedded,
-            auth=self.auth,
             duration_ms=round((time.perf_counter() - self.started) * 1000, 3),
+            **known,
         )
         state.log.add(record)
         # Never headers, keys or bodies: only what the record holds.

@@ -12,6 +12,7 @@ import contextlib
 import sys
 from collections.abc import Sequence
 
+from .._listen import add_listen_arguments
 from .errors import SetupError, call_reporting
 
 __all__ = ["DEFAULT_PORT", "build_parser", "explore_main"]
@@ -42,15 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--model",
         help="the Viking model of a text collection that records none (fg-clip for FG-CLIP texts)",
     )
-    parser.add_argument(
-        "--host", default=DEFAULT_HOST, help="address to bind (default %(default)s)"
-    )
-    parser.add_argument(
-        "--port",
-        type=int,
-        default=DEFAULT_PORT,
-        help="port, 0 picks a free one (default %(default)s)",
-    )
+    add_listen_arguments(parser, host=DEFAULT_HOST, port=DEFAULT_PORT)
     parser.add_argument("--top-k", type=int, default=10, help="hits per list (default %(default)s)")
     parser.add_argument(
         "--emulator-port",

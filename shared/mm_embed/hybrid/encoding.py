@@ -97,19 +97,16 @@ class VikingHybridEncoder:
         dimension: int | None = None,
         sparse: bool | None = None,
     ) -> None:
-        request = viking_proto.resolve_request(
-            model=model,
-            model_version=model_version,
-            dimension=dimension,
-            return_dense=True,
-            return_sparse=sparse,
+        #: What every request of this encoder asks for.
+        self._request = PairRequest(model=model, model_version=model_version, dimension=dimension)
+        resolved = viking_proto.resolve_request(
+            **self._request, return_dense=True, return_sparse=sparse
         )
         self.client = client
         self.model = model
         self.model_version = model_version
-        self._dimension = request.expected_dimension or request.version.dimension
-        self._requested_dimension = dimension
-        self._sparse = request.return_sparse
+        self._dimension = resolved.expected_dimension or resolved.version.dimension
+        self._sparse = resolved.return_sparse
 
     def __repr__(self) -> str:
         return (
@@ -130,13 +127,10 @@ class VikingHybridEncoder:
         return self._sparse
 
     def encode_documents(self, texts: Sequence[str]) -> Encoded:
-        request = PairRequest(
-            model=self.model, model_version=self.model_version, dimension=self._requested_dimension
-        )
         if self._sparse:
-            result = fetch_pairs(self.client, texts, **request)
+            result = fetch_pairs(self.client, texts, **self._request)
         else:
-            result = self.client.embed(list(texts), **request, return_sparse=False)
+            result = self.client.embed(list(texts), **self._request, return_sparse=False)
         return Encoded(
             _dense(result), result.sparse if self._sparse else None, tuple(result.request_ids)
         )

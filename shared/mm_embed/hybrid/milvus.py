@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from .._extras import missing_extra
 from ..errors import InputError
 from ..results import SparseVector
 from .encoding import TextEncoder
@@ -41,10 +42,7 @@ try:
         WeightedRanker,
     )
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "mm_embed.hybrid.milvus needs pymilvus (and milvus-lite for local files): "
-        "pip install 'mm-embed[milvus]'"
-    ) from exc
+    raise missing_extra(__name__, "pymilvus (and milvus-lite for local files)", "milvus") from exc
 
 __all__ = ["MilvusHybrid"]
 
@@ -66,6 +64,8 @@ class MilvusHybrid(HybridStore):
         batch_size: texts embedded (one provider call) and inserted per step.
     """
 
+    client: MilvusClient
+
     def __init__(
         self,
         client: MilvusClient,
@@ -76,11 +76,7 @@ class MilvusHybrid(HybridStore):
         sparse_field: str = "sparse",
         batch_size: int = 64,
     ) -> None:
-        if not collection_name:
-            raise InputError("collection_name must be a non-empty str", field="collection_name")
-        self._init_common(encoder, batch_size)
-        self.client = client
-        self.collection_name = collection_name
+        self._init_common(client, collection_name, encoder, batch_size)
         self.dense_field = dense_field
         self.sparse_field = sparse_field
         self._loaded = False
@@ -187,9 +183,7 @@ class MilvusHybrid(HybridStore):
         )
         return self._hits(result)
 
-    def _search_sparse(self, vector: SparseVector, limit: int) -> list[Hit]:
-        if not len(vector):
-            return []
+    def _search_sparse_terms(self, vector: SparseVector, limit: int) -> list[Hit]:
         result = self.client.search(
             self.collection_name,
             data=[vector.to_dict()],
@@ -201,20 +195,11 @@ class MilvusHybrid(HybridStore):
         return self._hits(result)
 
     _server_only_fusions = ("weighted",)
-
-    def _check_server_fusion(self, query: FusedQuery) -> None:
-        if query.fusion not in ("rrf", "weighted"):
-            raise InputError(
-                f"Milvus has no {query.fusion!r} ranker: pass client_side=True, or fusion='rrf' / "
-                "'weighted'",
-                field="fusion",
-                limit="rrf, weighted",
-            )
-        if query.fusion == "rrf" and query.weights is not None:
-            raise InputError(
-                "Milvus's RRFRanker takes no weights: use fusion='weighted' or client_side=True",
-                field="weights",
-            )
+    _server_fusions, _unweighted_fusion = ("rrf", "weighted"), "rrf"
+    _no_fusion = (
+        "Milvus has no {fusion!r} ranker: pass client_side=True, or fusion='rrf' / 'weighted'"
+    )
+    _no_weights = "Milvus's RRFRanker takes no weights: use fusion='weighted' or client_side=True"
 
     def _search_fused(self, fused: FusedQuery) -> list[Hit]:
         requests = [

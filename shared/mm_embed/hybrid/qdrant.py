@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from .._extras import missing_extra
 from ..errors import InputError
 from ..results import SparseVector
 from .encoding import TextEncoder
@@ -35,9 +36,7 @@ from .store import FusedQuery, Hit, HybridStore, Kind, Record, _hit, doc_uuid
 try:
     from qdrant_client import QdrantClient, models
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "mm_embed.hybrid.qdrant needs qdrant-client: pip install 'mm-embed[qdrant]'"
-    ) from exc
+    raise missing_extra(__name__, "qdrant-client", "qdrant") from exc
 
 __all__ = ["QdrantHybrid", "create_hybrid_collection"]
 
@@ -62,6 +61,8 @@ class QdrantHybrid(HybridStore):
         batch_size: texts embedded (one provider call) and upserted per step.
     """
 
+    client: QdrantClient
+
     def __init__(
         self,
         client: QdrantClient,
@@ -77,11 +78,7 @@ class QdrantHybrid(HybridStore):
             raise InputError(
                 f"unknown distance {distance!r}", field="distance", limit=", ".join(_DISTANCES)
             )
-        if not collection_name:
-            raise InputError("collection_name must be a non-empty str", field="collection_name")
-        self._init_common(encoder, batch_size)
-        self.client = client
-        self.collection_name = collection_name
+        self._init_common(client, collection_name, encoder, batch_size)
         self.dense_name = dense_name
         self.sparse_name = sparse_name
         self.distance = distance
@@ -159,9 +156,7 @@ class QdrantHybrid(HybridStore):
         )
         return self._hits(response.points)
 
-    def _search_sparse(self, vector: SparseVector, limit: int) -> list[Hit]:
-        if not len(vector):
-            return []
+    def _search_sparse_terms(self, vector: SparseVector, limit: int) -> list[Hit]:
         response = self.client.query_points(
             self.collection_name,
             query=_sparse(vector),
@@ -171,18 +166,9 @@ class QdrantHybrid(HybridStore):
         )
         return self._hits(response.points)
 
-    def _check_server_fusion(self, query: FusedQuery) -> None:
-        if query.fusion == "relative_score":
-            raise InputError(
-                "Qdrant has no relative-score fusion: pass client_side=True",
-                field="fusion",
-                limit="rrf, dbsf",
-            )
-        if query.fusion == "dbsf" and query.weights is not None:
-            raise InputError(
-                "Qdrant's DBSF takes no weights: drop weights or pass client_side=True",
-                field="weights",
-            )
+    _server_fusions, _unweighted_fusion = ("rrf", "dbsf"), "dbsf"
+    _no_fusion = "Qdrant has no relative-score fusion: pass client_side=True"
+    _no_weights = "Qdrant's DBSF takes no weights: drop weights or pass client_side=True"
 
     def _search_fused(self, fused: FusedQuery) -> list[Hit]:
         prefetch = [

@@ -89,11 +89,19 @@ def _hit(doc_id: str, score: float, payload: Mapping[str, Any]) -> Hit:
 class HybridStore(ABC):
     """Shared logic of :class:`QdrantHybrid` and :class:`MilvusHybrid`."""
 
+    client: Any
+    collection_name: str
     encoder: TextEncoder
     batch_size: int
     _dimension: int | None
     #: Fusions only the database runs (not in :func:`fuse`).
     _server_only_fusions: tuple[str, ...] = ()
+    #: The fusions the database runs; the one of them that takes no weights.
+    _server_fusions: tuple[str, ...]
+    _unweighted_fusion: str
+    #: Why another fusion (``{fusion!r}``), or weights with the unweighted one, is refused.
+    _no_fusion: str
+    _no_weights: str
 
     @abstractmethod
     def __init__(
@@ -126,7 +134,11 @@ class HybridStore(ABC):
         """A store over an :class:`~mm_embed.FGClipClient` (texts, images, boxes)."""
         return cls(client, collection_name, FGClipEncoder(fgclip), **kwargs)
 
-    def _init_common(self, encoder: TextEncoder, batch_size: int) -> None:
+    def _init_common(
+        self, client: Any, collection_name: str, encoder: TextEncoder, batch_size: int
+    ) -> None:
+        if not collection_name:
+            raise InputError("collection_name must be a non-empty str", field="collection_name")
         if not isinstance(encoder, TextEncoder):
             raise InputError(
                 "encoder must be a VikingHybridEncoder, an FGClipEncoder or another TextEncoder",
@@ -134,6 +146,8 @@ class HybridStore(ABC):
             )
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InputError("batch_size must be an int >= 1", field="batch_size")
+        self.client = client
+        self.collection_name = collection_name
         self.encoder = encoder
         self.batch_size = batch_size
         self._dimension = encoder.dimension
@@ -329,7 +343,7 @@ class HybridStore(ABC):
         if sparse is None:
             raise InputError(f"mode {mode!r} needs the query's sparse vector", field="sparse")
         if mode == "sparse":
-            return self._search_sparse(sparse, top_k) if len(sparse) else []
+            return self._search_sparse(sparse, top_k)
         limit = candidates if candidates is not None else max(4 * top_k, 40)
         _check_top_k(limit, "candidates")
         if weights is not None and len(weights) != 2:
@@ -458,12 +472,24 @@ class HybridStore(ABC):
         self, vector: npt.NDArray[np.float32], limit: int, kind: Kind
     ) -> list[Hit]: ...
 
-    @abstractmethod
-    def _search_sparse(self, vector: SparseVector, limit: int) -> list[Hit]: ...
+    def _search_sparse(self, vector: SparseVector, limit: int) -> list[Hit]:
+        """The ``limit`` best texts for a sparse vector (none for an empty one)."""
+        return self._search_sparse_terms(vector, limit) if len(vector) else []
 
     @abstractmethod
+    def _search_sparse_terms(self, vector: SparseVector, limit: int) -> list[Hit]:
+        """:meth:`_search_sparse` of a vector with at least one term."""
+
     def _check_server_fusion(self, query: FusedQuery) -> None:
         """Raise :class:`InputError` when the database cannot run ``query``'s fusion."""
+        if query.fusion not in self._server_fusions:
+            raise InputError(
+                self._no_fusion.format(fusion=query.fusion),
+                field="fusion",
+                limit=", ".join(self._server_fusions),
+            )
+        if query.fusion == self._unweighted_fusion and query.weights is not None:
+            raise InputError(self._no_weights, field="weights")
 
     @abstractmethod
     def _search_fused(self, query: FusedQuery) -> list[Hit]:

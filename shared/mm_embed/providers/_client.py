@@ -14,19 +14,28 @@ from __future__ import annotations
 import threading
 import warnings
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Self, TypeVar
 
 import httpx
 
-from ..batching import PlannedCall, arun_calls, run_calls
+from ..batching import CallBatch, PlannedCall, RunSettings, arun_calls, run_calls
 from ..budgets import Budget, resolve_budget
-from ..config import positive_int, redact_url
+from ..config import non_negative_int, positive_int, redact_url
 from ..results import EmbeddingResult, Usage, UsageMeter
+from ..retry import RetryPolicy
 from ..transport import AsyncTransport, Pacer, Parser, SyncTransport, TransportSettings
 
-__all__ = ["AsyncClientCore", "ClientCore", "Job", "SyncClientCore", "warn_once"]
+__all__ = [
+    "AsyncClientCore",
+    "ClientCore",
+    "Job",
+    "SyncClientCore",
+    "batch_cap",
+    "transport_settings",
+    "warn_once",
+]
 
 TransportT = TypeVar("TransportT", SyncTransport, AsyncTransport)
 HttpClientT = TypeVar("HttpClientT", httpx.Client, httpx.AsyncClient)
@@ -44,17 +53,39 @@ def warn_once(message: str, category: type[Warning] = UserWarning) -> None:
     warnings.warn(message, category, stacklevel=4)
 
 
-@dataclass
-class Job:
+def transport_settings(
+    base_url: str,
+    auth: httpx.Auth,
+    headers: Mapping[str, str],
+    *,
+    timeout: float | None,
+    max_retries: int,
+) -> TransportSettings:
+    """Where and how a client sends, with the retry policy of ``max_retries`` (checked)."""
+    return TransportSettings(
+        base_url=base_url,
+        auth=auth,
+        retry=RetryPolicy(max_retries=non_negative_int(max_retries, "max_retries")),
+        headers=dict(headers),
+        timeout=timeout,
+    )
+
+
+def batch_cap(max_batch_size: int | None, wire_limit: int) -> int:
+    """The most inputs per wire request: a caller's smaller ``max_batch_size`` is
+    honoured, a larger one is capped at the wire limit."""
+    if max_batch_size is None:
+        return wire_limit
+    return min(positive_int(max_batch_size, "max_batch_size"), wire_limit)
+
+
+@dataclass(kw_only=True)
+class Job(CallBatch):
     """The wire requests of one client call and how to send and read each of them."""
 
-    calls: list[PlannedCall]
     path: str
     parser: Callable[[PlannedCall], Parser[EmbeddingResult]]
     pacer: Callable[[PlannedCall], Pacer | None]
-    empty: EmbeddingResult
-    n_inputs: int
-    desc: str
 
 
 class ClientCore(Generic[TransportT, HttpClientT]):
@@ -88,6 +119,9 @@ class ClientCore(Generic[TransportT, HttpClientT]):
         self, settings: TransportSettings, http_client: HttpClientT | None
     ) -> TransportT:
         """The transport of this runner (sync or async)."""
+
+    def _run_settings(self) -> RunSettings:
+        return RunSettings(self.max_concurrency, self.show_progress, self._meter)
 
     @property
     def base_url(self) -> str:
@@ -127,16 +161,7 @@ class SyncClientCore(ClientCore[SyncTransport, httpx.Client]):
         def send(call: PlannedCall) -> EmbeddingResult:
             return transport.post(job.path, call.body, job.parser(call), job.pacer(call))
 
-        return run_calls(
-            job.calls,
-            send,
-            n_inputs=job.n_inputs,
-            empty=job.empty,
-            max_concurrency=self.max_concurrency,
-            show_progress=self.show_progress,
-            meter=self._meter,
-            desc=job.desc,
-        )
+        return run_calls(job, send, self._run_settings())
 
     def close(self) -> None:
         """Close the connections; later calls raise :class:`~mm_embed.ClientClosedError`."""
@@ -164,16 +189,7 @@ class AsyncClientCore(ClientCore[AsyncTransport, httpx.AsyncClient]):
         async def send(call: PlannedCall) -> EmbeddingResult:
             return await transport.post(job.path, call.body, job.parser(call), job.pacer(call))
 
-        return await arun_calls(
-            job.calls,
-            send,
-            n_inputs=job.n_inputs,
-            empty=job.empty,
-            max_concurrency=self.max_concurrency,
-            show_progress=self.show_progress,
-            meter=self._meter,
-            desc=job.desc,
-        )
+        return await arun_calls(job, send, self._run_settings())
 
     async def aclose(self) -> None:
         """Close the connections; later calls raise :class:`~mm_embed.ClientClosedError`."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ..bulk.assembly import OutputShape
 from ..bulk.batches import BatchResult, InputBatch
-from ..bulk.checkpoint import Checkpoint, fsync_dir
+from ..bulk.checkpoint import Checkpoint, fsync_dir, read_manifest
 from ..bulk.cli import client_settings, make_client
 from ..bulk.dedup import IdSet
 from ..bulk.dedup import _hash as id_hash
@@ -44,6 +44,7 @@ __all__ = [
     "image_record",
     "make_client",
     "public_table",
+    "read_manifest",
     "record_print",
     "store_records",
 ]

@@ -25,7 +25,7 @@ import orjson
 from ..bulk import BulkSummary, CheckpointError, CorpusOptions, EngineOptions, FieldNames
 from ..bulk.progress import NoProgress
 from ..errors import ConfigurationError
-from ._internals import Checkpoint, InputFileError, OutputLock
+from ._internals import Checkpoint, InputFileError, OutputLock, read_manifest
 from .dataset import DEFAULT_ACTOR_CPUS, embed_batches, prepare
 from .parts import MANIFEST, BatchRecord, DoneSet, read_batches, remove_orphans
 from .parts import write_atomic as _write_atomic
@@ -394,16 +394,13 @@ def _check_columns(ds: Any, columns: Columns, path: Path) -> None:
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:
-    try:
-        raw = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: unreadable manifest ({exc})") from None
-    if not isinstance(raw, dict) or raw.get("format") != _FORMAT:
-        raise CheckpointError(
-            f"{path}: a manifest from an incompatible version of mm-embed; start again "
-            "with --overwrite"
-        )
-    return raw
+    return read_manifest(
+        path,
+        _FORMAT,
+        unreadable=f"{path}: unreadable manifest",
+        incompatible=f"{path}: a manifest from an incompatible version of mm-embed; start "
+        "again with --overwrite",
+    )
 
 
 def _write_manifest(path: Path, content: dict[str, Any]) -> None:

@@ -19,7 +19,6 @@ from ...budgets.pacing import CallPacer
 from ...config import (
     DEFAULTS,
     EnvVar,
-    non_negative_int,
     optional_positive,
     positive_int,
     resolve_fgclip_credentials,
@@ -35,8 +34,7 @@ from ...inputs import (
     validate_boxes,
 )
 from ...results import EmbeddingResult
-from ...retry import RetryPolicy
-from ...transport import AsyncTransport, Pacer, Parser, SyncTransport, TransportSettings
+from ...transport import AsyncTransport, Pacer, Parser, SyncTransport
 from .._client import (
     AsyncClientCore,
     ClientCore,
@@ -44,6 +42,8 @@ from .._client import (
     Job,
     SyncClientCore,
     TransportT,
+    batch_cap,
+    transport_settings,
     warn_once,
 )
 from .._wire import dumps
@@ -125,24 +125,17 @@ class FGClipBase(ClientCore[TransportT, HttpClientT]):
         self.image_limits = ImageLimits(
             max_pixels=positive_int(max_image_pixels, "max_image_pixels")
         )
-        # A caller's smaller batch is honoured; a larger one is capped at the wire limit.
-        self.max_items = (
-            MAX_ITEMS
-            if max_batch_size is None
-            else min(positive_int(max_batch_size, "max_batch_size"), MAX_ITEMS)
-        )
+        self.max_items = batch_cap(max_batch_size, MAX_ITEMS)
         rps = optional_positive(requests_per_second, "requests_per_second")
         self._requests_quota = Quota("requests", rps, max(1.0, rps)) if rps else None
-        settings = TransportSettings(
-            base_url=resolve_str(base_url, EnvVar.FGCLIP_BASE_URL, DEFAULT_BASE_URL)
-            or DEFAULT_BASE_URL,
-            auth=BearerAuth(credentials.api_key),
-            retry=RetryPolicy(max_retries=non_negative_int(max_retries, "max_retries")),
-            headers=dict(HEADERS),
-            timeout=timeout,
-        )
         self._setup(
-            settings,
+            transport_settings(
+                resolve_str(base_url, EnvVar.FGCLIP_BASE_URL, DEFAULT_BASE_URL) or DEFAULT_BASE_URL,
+                BearerAuth(credentials.api_key),
+                HEADERS,
+                timeout=timeout,
+                max_retries=max_retries,
+            ),
             http_client,
             max_concurrency=max_concurrency,
             show_progress=show_progress,

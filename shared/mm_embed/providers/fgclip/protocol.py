@@ -126,6 +126,18 @@ def image_wire(image: PreparedImage, *, field: str, index: int) -> str:
     return f"data:image/{IMAGE_FORMATS[image.format]};base64,{payload}"
 
 
+def _body(
+    model: str, input_type: str, embedding_types: Sequence[str], **inputs: Any
+) -> dict[str, Any]:
+    """The fields every request starts with, then ``inputs`` in their order."""
+    return {
+        "model": model,
+        "input_type": input_type,
+        "embedding_types": list(embedding_types),
+        **inputs,
+    }
+
+
 def build_text_body(
     texts: Sequence[str],
     *,
@@ -135,13 +147,7 @@ def build_text_body(
     text_box_flag: bool,
 ) -> dict[str, Any]:
     """The body of one text request."""
-    body: dict[str, Any] = {
-        "model": model,
-        "input_type": "text",
-        "embedding_types": list(embedding_types),
-        "texts": list(texts),
-        "truncate": truncate,
-    }
+    body = _body(model, "text", embedding_types, texts=list(texts), truncate=truncate)
     if text_box_flag:
         body["text_box_flag"] = True
     return body
@@ -155,12 +161,7 @@ def build_image_body(
     boxes: Sequence[Sequence[Sequence[float]]] | None = None,
 ) -> dict[str, Any]:
     """Images as wire strings; ``boxes`` (3-D, one list per image) asks for box features."""
-    body: dict[str, Any] = {
-        "model": model,
-        "input_type": "image",
-        "embedding_types": list(embedding_types),
-        "images": list(images),
-    }
+    body = _body(model, "image", embedding_types, images=list(images))
     if boxes is not None:
         if len(boxes) != len(images):
             raise ValueError("image_boxes needs one entry per image")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "ADAPTER_DEFAULT_MODEL",
@@ -134,8 +135,41 @@ def _single(
     return ModelVersion(dim, frozenset([dim, *extra]), frozenset(types), video, ctx, retiring)
 
 
+def _one_version(name: str, version: ModelVersion, *, sparse: bool, **spec: Any) -> ModelSpec:
+    """A model with a single, unnamed version (``"default"``)."""
+    return ModelSpec(
+        name=name, versions={"default": version}, default_version="default", sparse=sparse, **spec
+    )
+
+
+def _and_m3(dense: ModelSpec, *, sparse_keys: str = "id") -> ModelSpec:
+    """``<dense>-and-m3``: the dense vectors of ``dense`` (its default version) with the
+    sparse vectors of bge-m3, from one request."""
+    return _one_version(
+        f"{dense.name}-and-m3",
+        dense.version(),
+        sparse=True,
+        component_models=(dense.name, "bge-m3"),
+        sparse_keys=sparse_keys,
+    )
+
+
 _TXT = (TEXT,)
 _VISION = (TEXT, IMAGE, TEXT_IMAGE)
+_DOUBAO = ModelSpec(
+    name="doubao-embedding",
+    versions={v: _single(2048, (512, 1024), _TXT, 4_096) for v in ("240515", "240715")},
+    default_version="240515",
+    sparse=False,
+    default_tokens_per_minute=ARK_TOKENS_PER_MINUTE,
+)
+_DOUBAO_LARGE = _one_version(
+    "doubao-embedding-large",
+    _single(4096, (2048, 1024, 512), _TXT, 4_096),
+    sparse=False,
+    default_tokens_per_minute=ARK_TOKENS_PER_MINUTE,
+)
+_BGE_LARGE_ZH = _one_version("bge-large-zh", _single(1024, (), _TXT, 512), sparse=False)
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in [
@@ -151,61 +185,14 @@ MODELS: dict[str, ModelSpec] = {
             http_media=True,
             default_tokens_per_minute=ARK_TOKENS_PER_MINUTE,
         ),
-        ModelSpec(
-            name="doubao-embedding",
-            versions={v: _single(2048, (512, 1024), _TXT, 4_096) for v in ("240515", "240715")},
-            default_version="240515",
-            sparse=False,
-            default_tokens_per_minute=ARK_TOKENS_PER_MINUTE,
-        ),
-        ModelSpec(
-            name="doubao-embedding-and-m3",
-            versions={"default": _single(2048, (512, 1024), _TXT, 4_096)},
-            default_version="default",
-            sparse=True,
-            component_models=("doubao-embedding", "bge-m3"),
-            sparse_keys="token",
-        ),
-        ModelSpec(
-            name="doubao-embedding-large",
-            versions={"default": _single(4096, (2048, 1024, 512), _TXT, 4_096)},
-            default_version="default",
-            sparse=False,
-            default_tokens_per_minute=ARK_TOKENS_PER_MINUTE,
-        ),
-        ModelSpec(
-            name="doubao-embedding-large-and-m3",
-            versions={"default": _single(4096, (2048, 1024, 512), _TXT, 4_096)},
-            default_version="default",
-            sparse=True,
-            component_models=("doubao-embedding-large", "bge-m3"),
-            sparse_keys="token",
-        ),
-        ModelSpec(
-            name="bge-large-zh",
-            versions={"default": _single(1024, (), _TXT, 512)},
-            default_version="default",
-            sparse=False,
-        ),
-        ModelSpec(
-            name="bge-m3",
-            versions={"default": _single(1024, (), _TXT, 8_192)},
-            default_version="default",
-            sparse=True,
-        ),
-        ModelSpec(
-            name="bge-large-zh-and-m3",
-            versions={"default": _single(1024, (), _TXT, 512)},
-            default_version="default",
-            sparse=True,
-            component_models=("bge-large-zh", "bge-m3"),
-        ),
-        ModelSpec(
-            name="bge-visualized-m3",
-            versions={"default": _single(1024, (), _VISION, 8_192)},
-            default_version="default",
-            sparse=False,
-        ),
+        _DOUBAO,
+        _and_m3(_DOUBAO, sparse_keys="token"),
+        _DOUBAO_LARGE,
+        _and_m3(_DOUBAO_LARGE, sparse_keys="token"),
+        _BGE_LARGE_ZH,
+        _one_version("bge-m3", _single(1024, (), _TXT, 8_192), sparse=True),
+        _and_m3(_BGE_LARGE_ZH),
+        _one_version("bge-visualized-m3", _single(1024, (), _VISION, 8_192), sparse=False),
     ]
 }
 

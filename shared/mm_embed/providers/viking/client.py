@@ -20,7 +20,6 @@ from ...config import (
     DEFAULTS,
     EnvVar,
     VikingCredentials,
-    non_negative_int,
     optional_positive,
     positive_int,
     resolve_str,
@@ -43,8 +42,7 @@ from ...inputs import (
     reencode_unless,
 )
 from ...results import EmbeddingResult
-from ...retry import RetryPolicy
-from ...transport import AsyncTransport, Pacer, Parser, SyncTransport, TransportSettings
+from ...transport import AsyncTransport, Pacer, Parser, SyncTransport
 from .._client import (
     AsyncClientCore,
     ClientCore,
@@ -52,6 +50,8 @@ from .._client import (
     Job,
     SyncClientCore,
     TransportT,
+    batch_cap,
+    transport_settings,
     warn_once,
 )
 from .._wire import dumps
@@ -164,12 +164,7 @@ class VikingBase(ClientCore[TransportT, HttpClientT]):
             max_pixels=positive_int(max_image_pixels, "max_image_pixels")
         )
         self.strict_models = bool(strict_models)
-        # A caller's smaller batch is honoured; a larger one is capped at the wire limit.
-        self.max_items = (
-            MAX_ITEMS
-            if max_batch_size is None
-            else min(positive_int(max_batch_size, "max_batch_size"), MAX_ITEMS)
-        )
+        self.max_items = batch_cap(max_batch_size, MAX_ITEMS)
         if tokens_per_minute not in (AUTO, None):
             tokens_per_minute = positive_int(tokens_per_minute, "tokens_per_minute")
         self.tokens_per_minute = tokens_per_minute
@@ -183,16 +178,14 @@ class VikingBase(ClientCore[TransportT, HttpClientT]):
             if ips and self._images_per_call
             else None
         )
-        settings = TransportSettings(
-            base_url=resolve_str(base_url, EnvVar.VIKING_BASE_URL, DEFAULT_BASE_URL)
-            or DEFAULT_BASE_URL,
-            auth=viking_auth(credentials, region),
-            retry=RetryPolicy(max_retries=non_negative_int(max_retries, "max_retries")),
-            headers=dict(HEADERS),
-            timeout=timeout,
-        )
         self._setup(
-            settings,
+            transport_settings(
+                resolve_str(base_url, EnvVar.VIKING_BASE_URL, DEFAULT_BASE_URL) or DEFAULT_BASE_URL,
+                viking_auth(credentials, region),
+                HEADERS,
+                timeout=timeout,
+                max_retries=max_retries,
+            ),
             http_client,
             max_concurrency=max_concurrency,
             show_progress=show_progress,
