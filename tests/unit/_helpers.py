@@ -1,9 +1,12 @@
-"""Shared helpers for the core unit tests: fake providers behind ``httpx.MockTransport``.
+"""Helpers of the unit tree (``tests/unit``): fake providers behind
+``httpx.MockTransport``, images made in memory, a fake clock. Its fixtures are in
+``tests/unit/conftest.py``.
 
 The fakes speak each wire protocol with correctly shaped bodies and deterministic vectors
 that *encode the input*: column 0 of every dense row is :func:`fp` of the item's identity
 (the text, ``"<W>x<H>"`` of an inline image, or the URL), so an order check compares
-real inputs, not positions. No socket is opened anywhere in ``tests/core``.
+real inputs, not positions. No socket is opened anywhere in ``tests/unit`` (its conftest
+makes sure of it).
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from typing import Any
 
 import httpx
 import orjson
-import pytest
 from PIL import Image
 
 from mm_embed import VIKING_MODELS, AsyncFGClipClient, AsyncVikingClient, FGClipClient, VikingClient
@@ -37,6 +39,9 @@ VIKING_TOKEN = "viking-token-secret-91d0"
 SECRETS = (FG_KEY, VIKING_SK, VIKING_TOKEN)
 
 DIM = 4
+
+#: The repository's root directory.
+REPO = Path(__file__).resolve().parents[2]
 
 # --------------------------------------------------------------------------- encodings
 
@@ -56,6 +61,12 @@ def png_bytes(width: int, height: int, *, noisy: bool = False, seed: int = 0) ->
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def noisy_png(width: int, height: int, seed: int = 0) -> bytes:
+    """A PNG of random pixels that does not compress, the same for the same ``seed``:
+    big bodies from few images, and every crop differs from other seeds' images."""
+    return png_bytes(width, height, noisy=True, seed=seed)
 
 
 def image_file(tmp_path: Path, width: int, height: int, name: str | None = None) -> Path:
@@ -376,12 +387,8 @@ def _mock(kind: str, provider: FakeProvider) -> Any:
     return httpx.Client(transport=httpx.MockTransport(provider.handler))
 
 
-def build_fgclip(kind: str, provider: FakeFGClip | None = None, **kwargs: Any) -> Twin:
-    provider = provider or FakeFGClip()
-    kwargs.setdefault("api_key", FG_KEY)
-    retry = kwargs.pop("retry", FAST_RETRY)
-    cls = AsyncFGClipClient if kind == "async" else FGClipClient
-    client = cls(http_client=_mock(kind, provider), **kwargs)
+def _twin(kind: str, client: Any, provider: FakeProvider, retry: RetryPolicy | None) -> Twin:
+    """``client`` in a :class:`Twin`, its retries (as many as configured) ``retry``-fast."""
     if retry is not None:
         client.transport.retry = RetryPolicy(
             max_retries=client.transport.retry.max_retries,
@@ -389,6 +396,15 @@ def build_fgclip(kind: str, provider: FakeFGClip | None = None, **kwargs: Any) -
             max_delay=retry.max_delay,
         )
     return Twin(kind, client, provider)
+
+
+def build_fgclip(kind: str, provider: FakeFGClip | None = None, **kwargs: Any) -> Twin:
+    provider = provider or FakeFGClip()
+    kwargs.setdefault("api_key", FG_KEY)
+    retry = kwargs.pop("retry", FAST_RETRY)
+    cls = AsyncFGClipClient if kind == "async" else FGClipClient
+    client = cls(http_client=_mock(kind, provider), **kwargs)
+    return _twin(kind, client, provider, retry)
 
 
 def build_viking(kind: str, provider: FakeViking | None = None, **kwargs: Any) -> Twin:
@@ -404,51 +420,20 @@ def build_viking(kind: str, provider: FakeViking | None = None, **kwargs: Any) -
     retry = kwargs.pop("retry", FAST_RETRY)
     cls = AsyncVikingClient if kind == "async" else VikingClient
     client = cls(http_client=_mock(kind, provider), **kwargs)
-    if retry is not None:
-        client.transport.retry = RetryPolicy(
-            max_retries=client.transport.retry.max_retries,
-            initial_delay=retry.initial_delay,
-            max_delay=retry.max_delay,
-        )
-    return Twin(kind, client, provider)
+    return _twin(kind, client, provider, retry)
 
 
-@pytest.fixture(params=["sync", "async"])
-def kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+# --------------------------------------------------------------------------- clocks
 
 
-@pytest.fixture
-def fgclip(kind: str) -> Callable[..., Twin]:
-    """``fgclip(provider=None, **client_kwargs)`` -> a :class:`Twin` (sync and async runs)."""
+class FakeClock:
+    """Seconds that move only when told (a budget's ``clock``)."""
 
-    def make(provider: FakeFGClip | None = None, **kwargs: Any) -> Twin:
-        return build_fgclip(kind, provider, **kwargs)
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
 
-    return make
+    def __call__(self) -> float:
+        return self.now
 
-
-@pytest.fixture
-def viking(kind: str) -> Callable[..., Twin]:
-    """``viking(provider=None, **client_kwargs)`` -> a :class:`Twin` (sync and async runs)."""
-
-    def make(provider: FakeViking | None = None, **kwargs: Any) -> Twin:
-        return build_viking(kind, provider, **kwargs)
-
-    return make
-
-
-@pytest.fixture(autouse=True)
-def _no_credentials_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests set the variables they need; the developer's shell must not leak in."""
-    for name in (
-        "FGCLIP_API_KEY",
-        "FGCLIP_BASE_URL",
-        "VOLC_ACCESSKEY",
-        "VOLC_SECRETKEY",
-        "VIKING_TOKEN",
-        "VIKING_BASE_URL",
-        "VOLC_SESSIONTOKEN",
-        "MM_EMBED_BUDGET",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

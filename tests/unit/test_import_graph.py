@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.unit._helpers import REPO as ROOT
+
 PACKAGES = {
     "mm_embed": ROOT / "shared" / "mm_embed",
     "langchain_mm_embed": ROOT / "langchain_mm_embed",

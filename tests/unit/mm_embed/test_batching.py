@@ -11,8 +11,7 @@ import pytest
 
 from mm_embed import FullModalItem, ImageItem, InputError, VideoItem
 from mm_embed.batching import plan_chunks
-
-from .conftest import (
+from tests.unit._helpers import (
     FakeFGClip,
     FakeViking,
     build_fgclip,

@@ -20,8 +20,7 @@ from mm_embed import (
 )
 from mm_embed.auth import BearerAuth, VikingTokenAuth, VolcengineSignatureAuth
 from mm_embed.signing import parse_authorization
-
-from .conftest import (
+from tests.unit._helpers import (
     FG_KEY,
     SECRETS,
     VIKING_AK,

@@ -27,8 +27,7 @@ from mm_embed import (
 from mm_embed.errors import status_error_class
 from mm_embed.providers.fgclip import protocol as fg_proto
 from mm_embed.providers.viking import protocol as vk_proto
-
-from .conftest import (
+from tests.unit._helpers import (
     FakeFGClip,
     FakeViking,
     build_fgclip,

@@ -35,8 +35,15 @@ from mm_embed import (
     fgclip_probability,
 )
 from mm_embed.budgets import LocalBudget
-
-from .conftest import FG_KEY, VIKING_AK, VIKING_SK, FakeFGClip, FakeViking, json_response, png_bytes
+from tests.unit._helpers import (
+    FG_KEY,
+    VIKING_AK,
+    VIKING_SK,
+    FakeFGClip,
+    FakeViking,
+    json_response,
+    png_bytes,
+)
 
 
 def bomb_png(width: int, height: int) -> bytes:
@@ -204,18 +211,6 @@ async def test_closed_clients_raise_an_error_of_the_tree(viking: Any, fgclip: An
     with pytest.raises(ClientClosedError):
         await fg.embed_texts(["x"])
     assert vk.provider.count == fg.provider.count == 0
-
-
-def test_one_async_client_serves_several_event_loops() -> None:
-    from mm_embed.emulator import Emulator
-
-    with Emulator() as emu:
-        client = AsyncVikingClient(
-            emu.access_key, emu.secret_key, base_url=emu.url, budget=LocalBudget()
-        )
-        for text in ("first loop", "second loop", "third loop"):
-            result = asyncio.run(client.embed([text], model="bge-m3"))
-            assert result.embeddings.shape == (1, 1024)
 
 
 def test_an_injected_async_client_refuses_a_second_loop_clearly() -> None:

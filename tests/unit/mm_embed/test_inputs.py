@@ -24,8 +24,7 @@ from mm_embed import (
     VideoItem,
 )
 from mm_embed.inputs import MIN_DOWNSCALE
-
-from .conftest import Twin, build_fgclip, build_viking, image_identity, png_bytes
+from tests.unit._helpers import Twin, build_fgclip, build_viking, image_identity, png_bytes
 
 W, H = 100, 80  # the size of every local test image
 

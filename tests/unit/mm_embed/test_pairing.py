@@ -27,8 +27,7 @@ from mm_embed.errors import (
     ResponseFormatError,
 )
 from mm_embed.pairing import DenseSparsePairing, PairEntry
-
-from .conftest import FakeViking, build_viking, fp, json_response
+from tests.unit._helpers import FakeViking, build_viking, fp, json_response
 
 MODEL: dict[str, Any] = {"model": "bge-m3"}
 WAIT = 5.0  # seconds: the bound on every wait in these tests

@@ -26,8 +26,14 @@ from mm_embed import (
 )
 from mm_embed import transport as transport_module
 from mm_embed.retry import parse_retry_after
-
-from .conftest import FakeFGClip, FakeViking, build_fgclip, build_viking, fp, json_response
+from tests.unit._helpers import (
+    FakeFGClip,
+    FakeViking,
+    build_fgclip,
+    build_viking,
+    fp,
+    json_response,
+)
 
 # --------------------------------------------------------------------------- helpers
 

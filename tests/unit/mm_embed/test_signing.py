@@ -20,10 +20,9 @@ from mm_embed.signing import (
     parse_authorization,
     sign,
 )
+from tests.unit._helpers import VIKING_AK, VIKING_SK, FakeViking, json_response
 
-from .conftest import VIKING_AK, VIKING_SK, FakeViking, json_response
-
-VECTORS_FILE = Path(__file__).resolve().parents[1] / "viking-sign-vectors.json"
+VECTORS_FILE = Path(__file__).with_name("viking-sign-vectors.json")
 VECTORS: list[dict[str, Any]] = json.loads(VECTORS_FILE.read_text("utf-8"))["vectors"]
 FIELDS = (
     "body_sha256",

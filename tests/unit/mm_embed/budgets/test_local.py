@@ -14,28 +14,16 @@ from mm_embed import ImageItem, VikingClient
 from mm_embed.budgets import LocalBudget, Quota, _bucket, resolve_budget
 from mm_embed.errors import ConfigurationError
 from mm_embed.providers.viking.protocol import estimate_tokens
-
-from .conftest import (
+from tests.unit._helpers import (
     VIKING_AK,
     VIKING_SK,
+    FakeClock,
     FakeViking,
     build_viking,
     json_response,
     png_bytes,
     viking_tokens,
 )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
 
 Q = Quota("tokens:m", rate=10.0, capacity=20.0)
 
@@ -48,7 +36,7 @@ def wait_for(budget: LocalBudget, amount: float, quota: Quota = Q) -> float:
 
 
 def test_bucket_starts_full_then_meters_in_arrival_order() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     budget = LocalBudget(clock)
     assert wait_for(budget, 20) == 0.0
     assert wait_for(budget, 5) == pytest.approx(0.5)
@@ -62,13 +50,13 @@ def test_bucket_starts_full_then_meters_in_arrival_order() -> None:
 def test_per_minute_quota_holds_the_whole_minute() -> None:
     quota = Quota.per_minute("tokens:x", 120_000)
     assert quota.rate == pytest.approx(2000) and quota.capacity == 120_000
-    budget = LocalBudget(FakeClock())
+    budget = LocalBudget(FakeClock(1000.0))
     assert wait_for(budget, 120_000, quota) == 0.0
     assert wait_for(budget, 2000, quota) == pytest.approx(1.0)
 
 
 def test_idle_refill_is_capped_at_capacity() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     budget = LocalBudget(clock)
     wait_for(budget, 20)
     clock.advance(3600)
@@ -83,7 +71,7 @@ def test_quota_must_be_positive(rate: float, capacity: float) -> None:
 
 
 def test_settle_charges_and_refunds() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     budget = LocalBudget(clock)
     ticket = budget.take("acct", Q, 20)
     assert budget.due_in(ticket) == 0.0
@@ -98,7 +86,7 @@ def test_settle_charges_and_refunds() -> None:
 
 
 def test_a_refund_brings_a_waiting_ticket_forward() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     budget = LocalBudget(clock)
     first = budget.take("acct", Q, 20)  # empties the bucket
     waiting = budget.take("acct", Q, 10)
@@ -109,7 +97,7 @@ def test_a_refund_brings_a_waiting_ticket_forward() -> None:
 
 
 def test_accounts_and_quotas_are_separate_buckets() -> None:
-    budget = LocalBudget(FakeClock())
+    budget = LocalBudget(FakeClock(1000.0))
     assert wait_for(budget, 20) == 0.0
     assert budget.due_in(budget.take("other", Q, 20)) == 0.0
     assert budget.due_in(budget.take("acct", Quota("tokens:n", 10, 20), 20)) == 0.0
@@ -117,7 +105,7 @@ def test_accounts_and_quotas_are_separate_buckets() -> None:
 
 
 def test_tickets_are_thread_safe() -> None:
-    budget = LocalBudget(FakeClock())
+    budget = LocalBudget(FakeClock(1000.0))
     quota = Quota("q", 1, 1)
     waits: list[float] = []
     lock = threading.Lock()
@@ -139,7 +127,7 @@ def test_tickets_are_thread_safe() -> None:
 
 
 def test_aimd_halves_once_per_cooldown_then_recovers_additively() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     budget = LocalBudget(clock)
     wait_for(budget, 20)
     assert budget.refused("acct", Q) is True
@@ -157,7 +145,7 @@ def test_aimd_halves_once_per_cooldown_then_recovers_additively() -> None:
 
 
 def test_aimd_never_stops_the_quota() -> None:
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     budget = LocalBudget(clock)
     for _ in range(50):
         budget.refused("acct", Q)
@@ -166,7 +154,7 @@ def test_aimd_never_stops_the_quota() -> None:
 
 
 def test_a_refusal_drops_the_burst_for_every_holder() -> None:
-    budget = LocalBudget(FakeClock())
+    budget = LocalBudget(FakeClock(1000.0))
     budget.refused("acct", Q)
     # The bucket was full, but after a refusal nobody bursts.
     assert wait_for(budget, 5) > 0

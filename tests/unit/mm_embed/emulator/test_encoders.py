@@ -1,53 +1,12 @@
-"""The stand-in encoders: deterministic across processes, normalised, cheap."""
+"""The stand-in encoders: normalised, dimension prefixes, quantisation, tokens (their
+sameness across processes: ``tests/integration/mm_embed/emulator/test_encoders.py``)."""
 
 from __future__ import annotations
-
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 
 from mm_embed.emulator import encoders
 from mm_embed.emulator.tokens import count_tokens, tokenize, truncate_tokens
-
-SHARED = str(Path(__file__).resolve().parents[2] / "shared")
-SNIPPET = (
-    "import hashlib, numpy as np\n"
-    "from mm_embed.emulator import encoders as e\n"
-    "v = e.project(np.stack([e.text_features('hello 世界'), e.text_features('red', local=True)]), 'bge-m3', 1024)\n"
-    "print(hashlib.sha256(v.tobytes()).hexdigest(), sorted(e.sparse_vector('hello hello world', 'id').items()))\n"
-)
-
-
-def test_same_vectors_in_another_process() -> None:
-    env = {**os.environ, "PYTHONPATH": SHARED, "PYTHONHASHSEED": "123"}
-    outputs = {
-        subprocess.run(
-            [sys.executable, "-c", SNIPPET],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-            check=True,
-        ).stdout
-        for _ in range(2)
-    }
-    assert len(outputs) == 1
-    import hashlib
-
-    v = encoders.project(
-        np.stack([encoders.text_features("hello 世界"), encoders.text_features("red", local=True)]),
-        "bge-m3",
-        1024,
-    )
-    local = (
-        hashlib.sha256(v.tobytes()).hexdigest()
-        + " "
-        + str(sorted(encoders.sparse_vector("hello hello world", "id").items()))
-    )
-    assert outputs == {local + "\n"}
 
 
 def test_normalised_and_dimension_prefix() -> None:

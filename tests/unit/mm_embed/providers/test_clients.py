@@ -17,8 +17,7 @@ from mm_embed import (
     FGClipClient,
     VikingClient,
 )
-
-from .conftest import FakeViking, build_fgclip, build_viking, json_response, viking_tokens
+from tests.unit._helpers import FakeViking, build_fgclip, build_viking, json_response, viking_tokens
 
 
 @pytest.mark.parametrize(("size", "per_call"), [(1, 1), (10, 10), (32, 32), (500, 32)])

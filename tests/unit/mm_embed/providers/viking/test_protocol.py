@@ -31,8 +31,7 @@ from mm_embed import (
 from mm_embed.inputs import prepare_image, prepare_video
 from mm_embed.providers.viking import catalogue
 from mm_embed.providers.viking import protocol as proto
-
-from .conftest import png_bytes
+from tests.unit._helpers import png_bytes
 
 #: The smallest inline video the client takes: an MP4 header (an ``ftyp`` box).
 MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"

@@ -1,4 +1,5 @@
-"""Kill-and-resume harness shared by the resume test and ``benchmarks/bulk_resume.py``.
+"""Kill-and-resume harness of ``bulk_resume.py``, and the pieces of it the bulk tests
+use too (they import it from here: benchmarks never import the tests).
 
 The emulator runs in this process (so its request log can be read); ``mm-embed embed``
 runs as a child process (``python -m mm_embed.bulk``) that is killed with SIGKILL once
