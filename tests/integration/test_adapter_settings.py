@@ -38,11 +38,11 @@ from mm_embed.errors import (
     ConfigurationError,
     InputError,
 )
+from tests.integration._helpers import REPO as ROOT
 
 if TYPE_CHECKING:
     from mm_embed.emulator import Emulator
 
-ROOT = Path(__file__).resolve().parents[1]
 ADAPTERS = [
     FGClipEmbeddings,
     VikingEmbeddings,
@@ -53,10 +53,7 @@ ADAPTERS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for variable in EnvVar:
-        monkeypatch.delenv(variable, raising=False)
+pytestmark = pytest.mark.usefixtures("no_provider_env")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from tests.unit.conftest import ProcessBlockedError
 
 
 @pytest.mark.filterwarnings("ignore:A test tried to use socket:UserWarning")
-@pytest.mark.parametrize("family", [socket.AF_INET, socket.AF_INET6])
+@pytest.mark.parametrize("family", [socket.AF_INET, socket.AF_INET6], ids=["ipv4", "ipv6"])
 def test_no_network_socket_can_be_made(family: socket.AddressFamily) -> None:
     with pytest.raises(SocketBlockedError):
         socket.socket(family, socket.SOCK_STREAM)

@@ -7,7 +7,7 @@
   A block followed by a paragraph starting ``Output`` and a ``text`` block must print
   those lines: each line of the text block begins a printed line, in order.
 * Shell (``bash``) blocks: the two set-up commands at the top of README.md are what CI
-  runs (and ``tests/demo`` runs the demo itself); every other line runs here, in the
+  runs (and ``tests/integration/mm_embed/demo`` runs the demo itself); every other line runs here, in the
   page's working directory: ``mm-embed ...`` and ``python -m mm_embed[.module] ...``
   (the same program). The servers (``mm-embed serve``, ``mm-embed explore``,
   ``python -m mm_embed.emulator``) are started on a free port (a ``--port N`` is
@@ -52,8 +52,8 @@ from markdown.extensions.toc import slugify as mkdocs_slugify
 from mm_embed.config import EnvVar
 from mm_embed.emulator import EmulatorConfig
 from mm_embed.providers import _client as provider_client  # its one-time warnings
+from tests.integration._helpers import REPO as ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 INCOMING = DOCS / "_incoming"

@@ -9,17 +9,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from langchain_mm_embed import FGClipEmbeddings, VikingEmbeddings
-from mm_embed.config import EnvVar
 
 if TYPE_CHECKING:
     from mm_embed.emulator import Emulator
 
 
 @pytest.fixture(autouse=True)
-def _clean_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _clean_provider_env(no_provider_env: None) -> None:
     """Credentials in the developer's shell must not change what these tests see."""
-    for variable in EnvVar:
-        monkeypatch.delenv(variable, raising=False)
 
 
 @pytest.fixture

@@ -1,35 +1,23 @@
-"""Fixtures for the LlamaIndex adapter tests: credentials for the emulator, sample images,
-the emulator's request log, and a clean environment and ``Settings`` per test."""
+"""Fixtures for the LlamaIndex adapter tests: sample image files, and a clean
+environment and ``Settings`` per test (the helpers: ``tests/integration/_helpers.py``)."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
-from PIL import Image
 
-from mm_embed.config import EnvVar
+from tests.integration._helpers import COLOURS, TILE, solid_png
 
 if TYPE_CHECKING:
-    from mm_embed.emulator import Emulator
-
-COLOURS = {
-    "red": (220, 30, 30),
-    "green": (30, 160, 50),
-    "blue": (30, 60, 220),
-    "yellow": (240, 220, 30),
-    "purple": (130, 40, 170),
-}
+    pass
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def clean_env(no_provider_env: None) -> None:
     """No provider variable leaks in from the machine: each test sets what it needs."""
-    for variable in EnvVar:
-        monkeypatch.delenv(variable, raising=False)
 
 
 @pytest.fixture(autouse=True)
@@ -42,25 +30,6 @@ def clean_settings() -> Iterator[None]:
     Settings._embed_model, Settings._llm = embed, llm
 
 
-def fg_kwargs(emu: Emulator) -> dict[str, Any]:
-    return {"api_key": emu.api_key, "base_url": emu.url}
-
-
-def viking_kwargs(emu: Emulator) -> dict[str, Any]:
-    return {"access_key": emu.access_key, "secret_key": emu.secret_key, "base_url": emu.url}
-
-
-def embed_requests(emu: Emulator, route: str) -> list[Any]:
-    """Embedding requests that returned vectors, oldest first."""
-    return [r for r in emu.log if r.route == route and r.embedded]
-
-
-def solid_png(colour: str, size: tuple[int, int] = (64, 64)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, COLOURS[colour]).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 @pytest.fixture
 def images(tmp_path: Path) -> dict[str, Path]:
     """One solid-colour PNG file per colour in :data:`COLOURS`, in ``tmp_path / "tiles"``.
@@ -71,6 +40,6 @@ def images(tmp_path: Path) -> dict[str, Path]:
     paths = {}
     for i, colour in enumerate(COLOURS):
         path = folder / f"tile{i}.png"
-        path.write_bytes(solid_png(colour))
+        path.write_bytes(solid_png(colour, TILE))
         paths[colour] = path
     return paths

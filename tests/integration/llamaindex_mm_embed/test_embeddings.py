@@ -21,8 +21,7 @@ from mm_embed import (
 )
 from mm_embed.emulator import Emulator
 from mm_embed.emulator.encoders import sparse_vector
-
-from .conftest import embed_requests, fg_kwargs, solid_png, viking_kwargs
+from tests.integration._helpers import TILE, embed_requests, fg_kwargs, solid_png, viking_kwargs
 
 
 def same(a: object, b: object) -> bool:
@@ -63,7 +62,7 @@ async def test_fgclip_async_texts_and_images(emulator: Emulator, images: dict[st
 
 def test_image_forms_agree(emulator: Emulator, images: dict[str, Path]) -> None:
     embed = FGClipEmbedding(**fg_kwargs(emulator))
-    png = solid_png("blue")
+    png = solid_png("blue", TILE)
     data_uri = "data:image/png;base64," + base64.b64encode(png).decode()
     by_path = embed.get_image_embedding(str(images["blue"]))
     assert same(embed.get_image_embedding(data_uri), by_path)
@@ -146,7 +145,7 @@ async def test_viking_async_paths(emulator: Emulator, images: dict[str, Path]) -
 
 def test_viking_images_and_text_image(emulator: Emulator, images: dict[str, Path]) -> None:
     embed = VikingEmbedding(**viking_kwargs(emulator), model_name="bge-visualized-m3")
-    png = solid_png("yellow")
+    png = solid_png("yellow", TILE)
     by_path = embed.get_image_embedding(str(images["yellow"]))
     assert same(embed.get_image_embedding(io.BytesIO(png)), by_path)
     data_uri = "data:image/png;base64," + base64.b64encode(png).decode()
@@ -157,7 +156,10 @@ def test_viking_images_and_text_image(emulator: Emulator, images: dict[str, Path
 
     pair = embed.get_text_image_embedding("a yellow tile", str(images["yellow"]))
     pairs = embed.get_text_image_embeddings(
-        [("a yellow tile", str(images["yellow"])), ("a blue tile", io.BytesIO(solid_png("blue")))]
+        [
+            ("a yellow tile", str(images["yellow"])),
+            ("a blue tile", io.BytesIO(solid_png("blue", TILE))),
+        ]
     )
     assert same(pairs[0], pair) and len(pairs) == 2
     # The joint vector is what the core client returns for the same item.

@@ -15,9 +15,14 @@ from llama_index.core.schema import ImageDocument, ImageNode, TextNode
 
 from llamaindex_mm_embed import FGClipEmbedding, VikingEmbedding
 from mm_embed.emulator import Emulator
-
-from .conftest import embed_requests, fg_kwargs, viking_kwargs
-from .corpus import FACTS, QUERIES, synthetic
+from tests.integration._helpers import (
+    FACTS,
+    QUERIES,
+    embed_requests,
+    fg_kwargs,
+    synthetic,
+    viking_kwargs,
+)
 
 
 def viking(emu: Emulator, **extra: object) -> VikingEmbedding:

@@ -14,8 +14,7 @@ from llamaindex_mm_embed import VikingEmbedding, VikingSparseEmbedding, viking_h
 from mm_embed import ConfigurationError, InputError
 from mm_embed.emulator import Emulator
 from mm_embed.pairing import DenseSparsePairing
-
-from .conftest import embed_requests, viking_kwargs
+from tests.integration._helpers import embed_requests, viking_kwargs
 
 MODEL = "doubao-embedding-and-m3"
 

@@ -20,9 +20,7 @@ from llamaindex_mm_embed import (
 )
 from mm_embed import ConfigurationError
 from mm_embed.emulator import Emulator
-
-from .conftest import embed_requests, viking_kwargs
-from .corpus import FACTS, QUERIES
+from tests.integration._helpers import FACTS, QUERIES, embed_requests, viking_kwargs
 
 MODEL = "doubao-embedding-and-m3"
 

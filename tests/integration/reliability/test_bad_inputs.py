@@ -11,9 +11,7 @@ carrying the provider's code and message, after exactly one request (never retri
 from __future__ import annotations
 
 import inspect
-import io
 import math
-import random
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -21,8 +19,6 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from PIL import Image
-from relhelp import fg_client, png, viking_client
 
 from mm_embed import (
     APIStatusError,
@@ -33,19 +29,13 @@ from mm_embed import (
     VideoItem,
 )
 from mm_embed.emulator import Emulator
+from tests.integration._helpers import fg_client, noisy_png, viking_client
 
 VISION = "doubao-embedding-vision"
-IMG = png(1, (40, 30))  # 40x30: boxes are checked against this size
+IMG = noisy_png(40, 30, 1)  # 40x30: boxes are checked against this size
 MP4 = b"\x00\x00\x00\x18ftypmp42" + bytes(64)
 HUGE_TEXT = "x" * (5 * 1024 * 1024)  # 5 MB: over the 4 MB body limit on its own
 LONG_TEXT = "word " * 300  # 300 tokens: over FG-CLIP's 196, only the server counts
-
-
-def noisy_png(side: int) -> bytes:
-    rng = random.Random(side)
-    buffer = io.BytesIO()
-    Image.frombytes("RGB", (side, side), rng.randbytes(side * side * 3)).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 @dataclass(frozen=True)
@@ -344,7 +334,7 @@ CASES = [
     ),
     Case(
         "vk-image-over-body-even-downscaled",
-        lambda env: env.small_vk.embed([ImageItem(noisy_png(200))], model=VISION),
+        lambda env: env.small_vk.embed([ImageItem(noisy_png(200, 200, 200))], model=VISION),
         ("inputs[0]", "even at 0.30", "base64 bytes"),
         index=0,
     ),

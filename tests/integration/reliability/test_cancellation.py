@@ -17,14 +17,14 @@ from typing import Any
 
 import httpx
 import pytest
-from relhelp import fg_client, png, viking_client
 
 from mm_embed import EmbeddingResult, RetryPolicy
 from mm_embed.emulator import Emulator
+from tests.integration._helpers import fg_client, noisy_png, viking_client
 
 LATENCY_MS = 150
 TEXTS = [f"cancellable text {i}: yellow triangle" for i in range(80)]
-IMAGES = [png(i) for i in range(40)]
+IMAGES = [noisy_png(32, 24, i) for i in range(40)]
 SETTLE_S = 5.0
 
 

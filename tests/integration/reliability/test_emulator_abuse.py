@@ -20,15 +20,17 @@ import httpx
 import orjson
 import psutil
 import pytest
-from relhelp import (
-    FGCLIP_PATH,
+
+from mm_embed.emulator import Emulator
+from mm_embed.signing import format_x_date
+from tests.integration._helpers import (
+    FG_PATH,
     VIKING_PATH,
     fg_client,
     fg_headers,
-    viking_signed,
+    raw_exchange,
+    signed_headers,
 )
-
-from mm_embed.emulator import Emulator
 
 FG_OK = orjson.dumps(
     {"model": "fg-clip", "input_type": "text", "embedding_types": ["float"], "texts": ["hi"]}
@@ -57,7 +59,7 @@ Sender = Callable[[Emulator, httpx.Client], httpx.Response]
 def fg(body: bytes, headers: dict[str, str] | None = None) -> Sender:
     def send(emu: Emulator, http: httpx.Client) -> httpx.Response:
         sent = fg_headers(emu) if headers is None else headers
-        return http.post(emu.url + FGCLIP_PATH, content=body, headers=sent)
+        return http.post(emu.url + FG_PATH, content=body, headers=sent)
 
     return send
 
@@ -78,10 +80,10 @@ def vk(
         sent = (
             headers
             if headers is not None
-            else viking_signed(
+            else signed_headers(
                 emu,
                 body if signed_body is None else signed_body,
-                when=when,
+                x_date=None if when is None else format_x_date(when),
                 secret_key=secret_key,
             )
         )
@@ -91,7 +93,7 @@ def vk(
 
 
 def tampered_signature(emu: Emulator, http: httpx.Client) -> httpx.Response:
-    headers = viking_signed(emu, VK_OK)
+    headers = signed_headers(emu, VK_OK)
     auth = headers["Authorization"]
     headers["Authorization"] = auth[:-4] + ("0000" if not auth.endswith("0000") else "1111")
     return http.post(emu.url + VIKING_PATH, content=VK_OK, headers=headers)
@@ -189,30 +191,13 @@ def test_abusive_request_gets_the_provider_error(
 
 
 def test_every_route_refuses_other_methods_and_paths(emu: Emulator) -> None:
-    assert httpx.get(emu.url + FGCLIP_PATH).status_code == 405
+    assert httpx.get(emu.url + FG_PATH).status_code == 405
     assert httpx.put(emu.url + VIKING_PATH, content=b"{}").status_code == 405
     assert httpx.post(emu.url + "/no/such/route", content=b"{}").status_code == 404
     serves_normally(emu)
 
 
 # ------------------------------------------------------------------ below HTTP
-
-
-def raw_exchange(emu: Emulator, data: bytes, wait: float = 5.0) -> bytes:
-    """Send raw bytes, read until the server closes (or ``wait`` passes)."""
-    with socket.create_connection((emu.host, emu.port), timeout=wait) as sock:
-        sock.sendall(data)
-        received = b""
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            try:
-                chunk = sock.recv(65536)
-            except (TimeoutError, ConnectionResetError):
-                break
-            if not chunk:
-                break
-            received += chunk
-    return received
 
 
 RAW = {
@@ -226,7 +211,7 @@ RAW = {
 
 @pytest.mark.parametrize("name", sorted(RAW))
 def test_broken_http_gets_400_and_the_server_lives(emu: Emulator, name: str) -> None:
-    reply = raw_exchange(emu, RAW[name])
+    reply = raw_exchange(emu.host, emu.port, RAW[name])
     assert reply.startswith(b"HTTP/1.1 400 "), reply[:200]
     serves_normally(emu)
 
@@ -236,23 +221,23 @@ def test_huge_header_is_answered(emu: Emulator) -> None:
         b"POST /models/interface HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
         b"X-Big: " + b"a" * 100_000 + b"\r\n\r\n"
     )
-    reply = raw_exchange(emu, request)
+    reply = raw_exchange(emu.host, emu.port, request)
     # Answered (uvicorn's h11 takes a 100 kB header); never a hang or a crash.
     assert reply.startswith((b"HTTP/1.1 401 ", b"HTTP/1.1 400 ", b"HTTP/1.1 431 ")), reply[:200]
     serves_normally(emu)
 
 
-@pytest.mark.parametrize("path", [FGCLIP_PATH, VIKING_PATH])
+@pytest.mark.parametrize("path", [FG_PATH, VIKING_PATH])
 def test_client_vanishing_mid_body_is_logged_not_crashed(
     emu: Emulator, path: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     emu.clear_log()
     # Authenticated, so the emulator starts reading the body (it refuses bad credentials
     # before reading any).
-    if path == FGCLIP_PATH:
+    if path == FG_PATH:
         headers = {**fg_headers(emu), "accept": "application/json"}
     else:
-        headers = viking_signed(emu, b'{"model": ')
+        headers = signed_headers(emu, b'{"model": ')
     head = f"POST {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     if "Host" not in headers:
         head += "Host: x\r\n"
@@ -286,7 +271,7 @@ def test_slow_and_idle_clients_do_not_block_others(emu: Emulator) -> None:
     emu.clear_log()
     body = FG_OK
     head = (
-        f"POST {FGCLIP_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"POST {FG_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         f"accept: application/json\r\n"
         f"Authorization: Bearer {emu.api_key}\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode()

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from relhelp import Caller, fg_client, same_result, viking_client, wait_for
 
 from mm_embed import (
     AuthenticationError,
@@ -32,6 +31,7 @@ from mm_embed import (
 )
 from mm_embed.emulator import Emulator
 from mm_embed.retry import RetryPolicy
+from tests.integration._helpers import Caller, fg_client, same_result, viking_client, wait_for
 
 TEXTS = [f"failure test text {i}: blue square near a river" for i in range(50)]
 HUGE = "word " * 300  # over FG-CLIP's 196 tokens: only the provider can tell (it counts)

@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from relhelp import fg_client, png, same_result, viking_client, wait_for
 
 from mm_embed import AsyncFGClipClient, AsyncVikingClient, EmbeddingResult
 from mm_embed.emulator import Emulator, RequestRecord
+from tests.integration._helpers import fg_client, noisy_png, same_result, viking_client, wait_for
 
 FAULTS = ("429", "500", "503", "reset", "malformed", "timeout")
 FAULT_RATE = 0.2
@@ -92,8 +92,8 @@ def text(i: int, kind: str) -> str:
 
 def workload(half: int) -> Workload:
     base = half * 100_000
-    images = [png(base + i) for i in range(N_FG_IMAGES)]
-    boxed = [png(base + 50_000 + i) for i in range(N_FG_BOXED)]
+    images = [noisy_png(32, 24, base + i) for i in range(N_FG_IMAGES)]
+    boxed = [noisy_png(32, 24, base + 50_000 + i) for i in range(N_FG_BOXED)]
     boxes = [
         [[0, 0, 16, 12], [8, 6, 20, 14], [i % 12, 2, 10, 10]][: 1 + i % 3]
         for i in range(len(boxed))

@@ -24,21 +24,21 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
-from relhelp import (
-    FGCLIP_PATH,
-    VIKING_PATH,
-    fg_client,
-    fg_headers,
-    png,
-    viking_client,
-    viking_signed,
-)
 
 from mm_embed import EmbeddingResult, InputError, MMEmbedError
 from mm_embed.emulator import Emulator
 from mm_embed.inputs import validate_boxes
 from mm_embed.providers.fgclip import protocol as fg_proto
 from mm_embed.providers.viking import protocol as vk_proto
+from tests.integration._helpers import (
+    FG_PATH,
+    VIKING_PATH,
+    fg_client,
+    fg_headers,
+    noisy_png,
+    signed_headers,
+    viking_client,
+)
 
 T = TypeVar("T")
 
@@ -83,7 +83,7 @@ FG_TYPES = ["float", "int8", "uint8"]
 @pytest.fixture(scope="module")
 def replies(emu: Emulator) -> dict[str, tuple[Any, int]]:
     """Real reply bodies (parsed JSON) and their row counts, one per reply shape."""
-    image = "data:image/png;base64," + __import__("base64").b64encode(png(3)).decode()
+    image = "data:image/png;base64," + __import__("base64").b64encode(noisy_png(32, 24, 3)).decode()
     fg_bodies: dict[str, tuple[Any, int]] = {
         "fg-texts": (
             {
@@ -127,14 +127,12 @@ def replies(emu: Emulator) -> dict[str, tuple[Any, int]]:
     found: dict[str, tuple[Any, int]] = {}
     with httpx.Client(timeout=20) as http:
         for name, (body, rows) in fg_bodies.items():
-            r = http.post(
-                emu.url + FGCLIP_PATH, content=orjson.dumps(body), headers=fg_headers(emu)
-            )
+            r = http.post(emu.url + FG_PATH, content=orjson.dumps(body), headers=fg_headers(emu))
             found[name] = (r.json(), rows)
             assert r.json()["context"]["code"] == 0
         for name, (body, rows) in vk_bodies.items():
             raw = orjson.dumps(body)
-            r = http.post(emu.url + VIKING_PATH, content=raw, headers=viking_signed(emu, raw))
+            r = http.post(emu.url + VIKING_PATH, content=raw, headers=signed_headers(emu, raw))
             found[name] = (r.json(), rows)
             assert r.json()["code"] == 0
     # Six columns per vector keep every shape and make each example cheap to copy.

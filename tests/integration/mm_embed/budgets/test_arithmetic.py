@@ -10,8 +10,7 @@ import math
 import pytest
 
 from mm_embed.budgets import Budget, Quota, _bucket
-
-from .conftest import FakeClock
+from tests.integration._helpers import FakeClock
 
 Q = Quota("tokens:m", rate=10.0, capacity=20.0)
 

@@ -13,21 +13,13 @@ from mm_embed.budgets import LocalBudget, Quota
 from mm_embed.emulator import SAMPLES, sample_png
 from mm_embed.emulator.tokens import count_tokens
 from mm_embed.providers.viking.protocol import estimate_tokens
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
+from tests.integration._helpers import FakeClock
 
 Q = Quota("tokens:m", rate=10.0, capacity=10.0)
 
 
 def test_a_refund_brings_every_waiting_ticket_forward() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     budget = LocalBudget(clock)
     first = budget.take("a", Q, 10)
     second = budget.take("a", Q, 10)
@@ -46,7 +38,7 @@ def test_a_refund_brings_every_waiting_ticket_forward() -> None:
 
 
 def test_a_request_larger_than_the_bucket_waits_for_a_full_bucket() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     budget = LocalBudget(clock)
     budget.take("a", Q, 10)
     big = budget.take("a", Q, 25)  # more than the bucket ever holds
@@ -56,7 +48,7 @@ def test_a_request_larger_than_the_bucket_waits_for_a_full_bucket() -> None:
 
 
 def test_an_extra_charge_pushes_waiting_tickets_back() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     budget = LocalBudget(clock)
     first = budget.take("a", Q, 10)
     waiting = budget.take("a", Q, 10)

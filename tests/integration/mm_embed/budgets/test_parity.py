@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from mm_embed.budgets import Budget, Quota, Ticket
-
-from .conftest import BACKENDS, BudgetFactory, FakeClock
+from tests.integration._helpers import BACKENDS, BudgetFactory, FakeClock
 
 QUOTAS = (Quota("tokens:a", rate=2000.0, capacity=120_000.0), Quota("images", 15.0, 7.0))
 ACCOUNTS = ("acct-1", "acct-2")

@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from mm_embed.budgets import Budget, BudgetError, FileBudget, Quota, RedisBudget
-
-from .conftest import FakeClock
+from tests.integration._helpers import FakeClock
 
 WORKER = str(Path(__file__).with_name("_worker.py"))
 Q = Quota("tokens:m", rate=10.0, capacity=20.0)

@@ -24,8 +24,7 @@ from mm_embed.budgets import (
 )
 from mm_embed.config import EnvVar
 from mm_embed.errors import ConfigurationError
-
-from .conftest import free_port
+from tests.integration._helpers import free_port
 
 WORKER = str(Path(__file__).with_name("_worker.py"))
 

@@ -15,8 +15,7 @@ from mm_embed.bulk.cli import embed_main
 from mm_embed.bulk.writers import OutputWriter
 from mm_embed.config import EnvVar
 from mm_embed.emulator import Emulator
-
-from .harness import cli_env, embed_command
+from tests.integration._helpers import cli_env, embed_command
 
 
 def test_the_table() -> None:

@@ -15,8 +15,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from mm_embed.emulator import Emulator
-
-from .harness import cli_env, durable_batches, embed_command, run_cli, write_corpus
+from tests.integration._helpers import (
+    cli_env,
+    durable_batches,
+    embed_command,
+    run_cli,
+    write_corpus,
+)
 
 OPTIONS = (
     "--batch-size", "20", "--window-batches", "3", "--max-concurrency", "1",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import kill_and_resume
+from tests.integration._helpers import kill_and_resume
 
 
 @pytest.mark.timeout(180)
@@ -34,8 +34,13 @@ def test_ctrl_c_stops_cleanly_and_resumes(tmp_path: Path) -> None:
     import time
 
     from mm_embed.emulator import Emulator
-
-    from .harness import cli_env, durable_batches, embed_command, run_cli, write_corpus
+    from tests.integration._helpers import (
+        cli_env,
+        durable_batches,
+        embed_command,
+        run_cli,
+        write_corpus,
+    )
 
     corpus = tmp_path / "c.jsonl"
     write_corpus(corpus, 600)

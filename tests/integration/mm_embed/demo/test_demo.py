@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -13,8 +12,7 @@ import pytest
 
 from mm_embed.demo import demo_main
 from mm_embed.demo.pictures import PICTURES
-
-from .conftest import CREDENTIAL_VARIABLES
+from tests.integration._helpers import offline_env
 
 
 def test_demo_json_report_has_three_result_blocks_and_a_plot(
@@ -41,7 +39,7 @@ def test_demo_json_report_has_three_result_blocks_and_a_plot(
 
 
 def test_console_script_prints_the_result_blocks_and_plot_path(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARIABLES}
+    env = offline_env()
     done = subprocess.run(
         [sys.executable, "-m", "mm_embed", "demo"],
         cwd=tmp_path,

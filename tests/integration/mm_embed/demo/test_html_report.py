@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageStat
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Page
 
 from mm_embed.demo import DemoReport, demo_main
 from mm_embed.demo.html_report import write_html_report
 from mm_embed.demo.pictures import PICTURES
 from mm_embed.demo.report import TOP
-from mm_embed.explore.browser import new_page, overlays_outside_images, watch_problems
+from mm_embed.explore.browser import overlays_outside_images, watch_problems
 
 SUMMARY_KEYS = (
     "texts",
@@ -32,12 +31,6 @@ SUMMARY_KEYS = (
     "total_s",
 )
 HOSTILE = '<script>window.__pwned = true</script><img src=x onerror="window.__pwned = 2"> & more'
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    with new_page(browser) as opened:
-        yield opened
 
 
 def _not_blank(path: Path) -> None:

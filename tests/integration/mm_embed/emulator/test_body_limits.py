@@ -11,7 +11,10 @@ from typing import Any
 import orjson
 import psutil
 import pytest
-from emuhelp import (
+
+from mm_embed.emulator import Emulator
+from mm_embed.emulator.cli import build_parser, config_from_args
+from tests.integration._helpers import (
     FG_PATH,
     VIKING_PATH,
     http_head,
@@ -24,9 +27,6 @@ from emuhelp import (
     texts,
     vbody,
 )
-
-from mm_embed.emulator import Emulator
-from mm_embed.emulator.cli import build_parser, config_from_args
 
 FIFTY_MB = 50 * 1024 * 1024
 VIKING_CAP = 4 * 1024 * 1024

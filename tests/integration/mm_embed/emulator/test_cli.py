@@ -8,9 +8,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from emuhelp import Served, serve_process
 
 from mm_embed.emulator.cli import build_parser, config_from_args
+from tests.integration._helpers import Served, serve_process
 
 
 @pytest.fixture

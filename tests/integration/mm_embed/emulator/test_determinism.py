@@ -10,21 +10,21 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from emuhelp import (
+
+from mm_embed.emulator import DEFAULT_TOKEN, Emulator
+from mm_embed.providers.viking import MODELS
+from tests.integration._helpers import (
     VIKING_PATH,
     b64_media,
     data_uri,
     fg_ok,
     image_body,
-    png,
     serve_process,
+    solid_png,
     text_body,
     vbody,
     viking_ok,
 )
-
-from mm_embed.emulator import DEFAULT_TOKEN, Emulator
-from mm_embed.providers.viking import MODELS
 
 TARGET_TEXT = "a red circle 和一个蓝色的方块"
 RNG_SEED = 20240601
@@ -40,7 +40,7 @@ def random_texts(n: int, seed: int) -> list[str]:
 def random_pngs(n: int, seed: int) -> list[bytes]:
     rng = random.Random(seed)
     return [
-        png(
+        solid_png(
             (rng.randrange(256), rng.randrange(256), rng.randrange(256)),
             (rng.randint(4, 90), rng.randint(4, 90)),
         )
@@ -108,7 +108,7 @@ def test_viking_text_vectors_ignore_their_batch(
 def test_viking_image_vectors_ignore_their_batch(
     emulator_session: Emulator, model: str, version: str
 ) -> None:
-    target = b64_media(png((200, 40, 40), (64, 48)))
+    target = b64_media(solid_png((200, 40, 40), (64, 48)))
     others = [b64_media(p) for p in random_pngs(99, RNG_SEED)]
     dense = []
     for batch, index in placements(target, others):
@@ -135,7 +135,7 @@ def test_fgclip_text_vectors_ignore_their_batch(emulator_session: Emulator, kind
 
 
 def test_fgclip_image_and_box_vectors_ignore_their_batch(emulator_session: Emulator) -> None:
-    target = data_uri(png((30, 60, 220), (80, 60)))
+    target = data_uri(solid_png((30, 60, 220), (80, 60)))
     others = [data_uri(p) for p in random_pngs(31, RNG_SEED + 2)]
     images, boxes = [], []
     for batch, index in placements(target, others):

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from mm_embed.emulator import Emulator, EmulatorConfig
 from mm_embed.errors import ConfigurationError, MMEmbedError
+from tests.integration._helpers import child_env
 
-SHARED = str(Path(__file__).resolve().parents[2] / "shared")
 OWN = {"api_key": "k-1", "access_key": "AKLTmine", "secret_key": "s-1", "token": "t-1"}
 OWN_FLAGS = [
     "--api-key",
@@ -59,12 +57,11 @@ def test_loopback_needs_nothing(host: str) -> None:
 
 
 def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": SHARED + os.pathsep + os.environ.get("PYTHONPATH", "")}
     return subprocess.run(
         [sys.executable, "-m", "mm_embed.emulator", "--port", "0", *argv],
         capture_output=True,
         text=True,
-        env=env,
+        env=child_env(),
         timeout=60,
     )
 

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from emuhelp import fg_post, text_body, texts, vbody, viking_post
 
 from mm_embed.emulator import Emulator
+from tests.integration._helpers import fg_post, text_body, texts, vbody, viking_post
 
 VBODY = vbody("bge-m3", texts("hello"))
 

@@ -9,25 +9,25 @@ from typing import Any
 
 import httpx
 import pytest
-from emuhelp import (
+
+from mm_embed.emulator import Emulator, EmulatorConfig, sample_png
+from mm_embed.emulator.cli import build_parser, config_from_args
+from mm_embed.emulator.media import MediaError, MediaFetcher
+from tests.integration._helpers import (
     ImageHost,
-    closed_port,
     fg_error,
     fg_ok,
+    free_port,
     image_body,
-    png,
     silent_listener,
+    solid_png,
     vbody,
     viking_error,
     viking_ok,
 )
 
-from mm_embed.emulator import Emulator, EmulatorConfig, sample_png
-from mm_embed.emulator.cli import build_parser, config_from_args
-from mm_embed.emulator.media import MediaError, MediaFetcher
-
 ROUTES = {
-    "/red.png": (200, png()),
+    "/red.png": (200, solid_png()),
     "/words.png": (200, b"hello, not an image"),
     "/moved.png": (302, b""),
     "/boom.png": (500, b"oops"),
@@ -79,7 +79,7 @@ def test_every_refusal_is_the_same(make_emulator: Any, image_host: ImageHost) ->
     """Not allowed, closed port, no answer (timeout), redirect, HTTP error, not an image:
     one message, so the replies say nothing about what is listening where."""
     silent = silent_listener()
-    closed = closed_port()
+    closed = free_port()
     try:
         emu = make_emulator(
             fetch_allow=(
@@ -90,7 +90,7 @@ def test_every_refusal_is_the_same(make_emulator: Any, image_host: ImageHost) ->
             ),
             fetch_timeout_s=0.5,
         )
-        other = closed_port()
+        other = free_port()
         urls = [
             f"http://localhost:{other}/a.png",  # not allowed (nothing listens either)
             f"http://localhost:{image_host.port}/words.png",  # not an image

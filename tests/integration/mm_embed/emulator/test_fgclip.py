@@ -10,10 +10,18 @@ from typing import Any
 
 import numpy as np
 import pytest
-from emuhelp import data_uri, fg_error, fg_ok, fg_post, image_body, png, text_body
 from PIL import Image
 
 from mm_embed.emulator import Emulator, sample_png
+from tests.integration._helpers import (
+    data_uri,
+    fg_error,
+    fg_ok,
+    fg_post,
+    image_body,
+    solid_png,
+    text_body,
+)
 
 
 def vecs(data: dict[str, Any], kind: str = "float") -> np.ndarray:
@@ -45,8 +53,8 @@ def test_success_context(emulator_session: Emulator) -> None:
 
 
 def test_image_success_metadata(emulator_session: Emulator) -> None:
-    jpeg = png((30, 60, 220), (40, 30), fmt="JPEG")
-    bmp = png((30, 160, 50), (20, 10), fmt="BMP")
+    jpeg = solid_png((30, 60, 220), (40, 30), fmt="JPEG")
+    bmp = solid_png((30, 160, 50), (20, 10), fmt="BMP")
     grey = io.BytesIO()
     Image.new("L", (8, 8), 128).save(grey, format="PNG")
     data = fg_ok(
@@ -192,7 +200,7 @@ def test_item_limits(emulator_session: Emulator) -> None:
     emu = emulator_session
     assert len(fg_ok(emu, text_body([f"t{i}" for i in range(32)]))["embeddings"]["float"]) == 32
     assert "texts" in fg_error(emu, text_body([f"t{i}" for i in range(33)]))
-    tiny = data_uri(png(size=(4, 4)))
+    tiny = data_uri(solid_png(size=(4, 4)))
     assert "images" in fg_error(emu, image_body([tiny] * 33))
     assert len(fg_ok(emu, image_body([tiny] * 32))["images"]) == 32
 
@@ -264,7 +272,7 @@ def test_body_must_be_json_object(emulator_session: Emulator) -> None:
 )
 def test_image_rules(emulator_session: Emulator, image: str, words: str) -> None:
     started = time.monotonic()
-    message = fg_error(emulator_session, image_body([data_uri(png()), image]))
+    message = fg_error(emulator_session, image_body([data_uri(solid_png()), image]))
     assert "images[1]" in message and words in message
     assert time.monotonic() - started < 5  # no network attempt for other hosts
 
@@ -277,7 +285,7 @@ def test_gif_bytes_under_png_label_refused(emulator_session: Emulator) -> None:
 
 def test_image_request_rules(emulator_session: Emulator) -> None:
     emu = emulator_session
-    img = data_uri(png(size=(100, 50)))
+    img = data_uri(solid_png(size=(100, 50)))
     assert "texts" in fg_error(emu, image_body([img], texts=["x"]))
     assert "images" in fg_error(emu, image_body([]))
     fg_ok(emu, image_body([img], texts=[]))  # empty list of the other kind is fine
@@ -302,13 +310,13 @@ def test_image_request_rules(emulator_session: Emulator) -> None:
     ],
 )
 def test_box_rules(emulator_session: Emulator, boxes: Any, field: str) -> None:
-    img = data_uri(png(size=(100, 50)))
+    img = data_uri(solid_png(size=(100, 50)))
     message = fg_error(emulator_session, image_body([img], image_boxes=boxes))
     assert field in message
 
 
 def test_box_on_the_edge_is_fine(emulator_session: Emulator) -> None:
-    img = data_uri(png(size=(100, 50)))
+    img = data_uri(solid_png(size=(100, 50)))
     data = fg_ok(
         emulator_session,
         image_body([img], image_boxes=[[[0, 0, 100, 50], [90.5, 40.25, 9.5, 9.75]]]),

@@ -11,11 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
-from emuhelp import FG_PATH, fg_error, fg_ok, fg_post, image_body, text_body
 
 from mm_embed import FGClipClient
 from mm_embed.emulator import Emulator
 from mm_embed.emulator.cli import build_parser, config_from_args
+from tests.integration._helpers import FG_PATH, fg_error, fg_ok, fg_post, image_body, text_body
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
 

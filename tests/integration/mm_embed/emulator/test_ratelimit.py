@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from emuhelp import (
+from mm_embed.emulator.ratelimit import Budgets, TokenBucket
+from tests.integration._helpers import (
     b64_media,
     data_uri,
     fg_post,
     image_body,
-    png,
+    solid_png,
     text_body,
     texts,
     vbody,
     viking_post,
 )
-
-from mm_embed.emulator.ratelimit import Budgets, TokenBucket
 
 
 class Clock:
@@ -63,7 +62,7 @@ def test_tpm_per_model(make_emulator: Any) -> None:
 
 def test_images_per_second(make_emulator: Any) -> None:
     emu = make_emulator(images_per_second=2, retry_after=1)
-    img = {"data_type": "image", "image": b64_media(png())}
+    img = {"data_type": "image", "image": b64_media(solid_png())}
     body = vbody("bge-visualized-m3", [img, img])
     assert viking_post(emu, body).status_code == 200
     r = viking_post(emu, body)
@@ -75,7 +74,7 @@ def test_images_per_second(make_emulator: Any) -> None:
 
 def test_fgclip_budgets(make_emulator: Any) -> None:
     emu = make_emulator(images_per_second=1, tpm=5)
-    one = image_body([data_uri(png())])
+    one = image_body([data_uri(solid_png())])
     assert fg_post(emu, one).status_code == 200
     r = fg_post(emu, one)
     assert r.status_code == 429 and r.json()["context"]["code"] == 429

@@ -6,7 +6,6 @@ from collections import Counter
 
 import httpx
 import pytest
-from emuhelp import fg_post, text_body, texts, vbody, viking_post
 
 from mm_embed.emulator import (
     DEFAULT_ACCESS_KEY,
@@ -18,6 +17,7 @@ from mm_embed.emulator import (
     Emulator,
     EmulatorConfig,
 )
+from tests.integration._helpers import fg_post, text_body, texts, vbody, viking_post
 
 
 def test_defaults(emulator: Emulator) -> None:

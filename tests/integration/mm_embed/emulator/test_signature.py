@@ -7,10 +7,10 @@ import datetime as dt
 import httpx
 import orjson
 import pytest
-from emuhelp import VIKING_PATH, signed_headers, texts, vbody, viking_post
 
 from mm_embed.emulator import Emulator
 from mm_embed.signing import format_x_date
+from tests.integration._helpers import VIKING_PATH, signed_headers, texts, vbody, viking_post
 
 BODY = vbody("bge-m3", texts("hello"))
 

@@ -8,10 +8,18 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from emuhelp import b64_media, png, texts, vbody, viking_error, viking_ok, viking_post
 
 from mm_embed.emulator import Emulator, sample_png
 from mm_embed.providers.viking import MODELS
+from tests.integration._helpers import (
+    b64_media,
+    solid_png,
+    texts,
+    vbody,
+    viking_error,
+    viking_ok,
+    viking_post,
+)
 
 CASES = [
     (name, version, dim)
@@ -111,7 +119,7 @@ def test_token_usage(emulator_session: Emulator) -> None:
 
 
 def test_image_tokens_and_modalities(emulator_session: Emulator) -> None:
-    img = b64_media(png(size=(56, 28)))
+    img = b64_media(solid_png(size=(56, 28)))
     data = viking_ok(
         emulator_session,
         vbody(
@@ -358,11 +366,11 @@ def test_not_json(emulator_session: Emulator) -> None:
 
 def test_tos_objects_from_directory(make_emulator: Any, tmp_path: Path) -> None:
     (tmp_path / "bucket" / "dir").mkdir(parents=True)
-    (tmp_path / "bucket" / "dir" / "red.png").write_bytes(png())
-    (tmp_path / "secret.png").write_bytes(png())
+    (tmp_path / "bucket" / "dir" / "red.png").write_bytes(solid_png())
+    (tmp_path / "secret.png").write_bytes(solid_png())
     emu = make_emulator(tos_dir=tmp_path)
     body = vbody("bge-visualized-m3", [{"data_type": "image", "image": "tos://bucket/dir/red.png"}])
-    inline = vbody("bge-visualized-m3", [{"data_type": "image", "image": b64_media(png())}])
+    inline = vbody("bge-visualized-m3", [{"data_type": "image", "image": b64_media(solid_png())}])
     assert viking_ok(emu, body) == viking_ok(emu, inline)
     escape = vbody(
         "bge-visualized-m3", [{"data_type": "image", "image": "tos://bucket/../secret.png"}]

@@ -8,11 +8,19 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from emuhelp import VIKING_PATH, b64_media, signed_headers, texts, vbody, viking_error, viking_ok
-from emuhelp import viking_post as post
 
 from mm_embed.emulator import Emulator
 from mm_embed.emulator.cli import build_parser, config_from_args
+from tests.integration._helpers import (
+    VIKING_PATH,
+    b64_media,
+    signed_headers,
+    texts,
+    vbody,
+    viking_error,
+    viking_ok,
+)
+from tests.integration._helpers import viking_post as post
 
 # ---------------------------------------------------------------- F: video containers
 

@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Browser, Page
 
 from mm_embed.demo import DemoReport
 from mm_embed.demo.pictures import PICTURES
 from mm_embed.demo.report import HYBRID_QUERY
 from mm_embed.emulator import Emulator
-from mm_embed.explore.browser import new_page, overlays_outside_images, watch_problems
+from mm_embed.explore.browser import overlays_outside_images, watch_problems
 from mm_embed.explore.collection_info import record_store_info
 from mm_embed.hybrid.qdrant import QdrantHybrid
-
-from .conftest import explorer_process
+from tests.integration._helpers import explorer_process
 
 HOSTILE = '<script>window.__pwned = true</script> kubectl rollout <img src=x onerror="window.__pwned = 2">'
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    with new_page(browser) as opened:
-        yield opened
 
 
 def test_start_line_names_a_free_loopback_port(demo_explorer: tuple[str, list[str]]) -> None:

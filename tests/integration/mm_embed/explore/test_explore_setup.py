@@ -21,13 +21,7 @@ from mm_embed.explore.search import MAX_QUERY_CHARS
 from mm_embed.explore.session import choose_engines
 from mm_embed.hybrid.qdrant import QdrantHybrid
 
-from .conftest import PROVIDER_VARIABLES
-
-
-@pytest.fixture(autouse=True)
-def _no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in PROVIDER_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("no_provider_credentials")
 
 
 @pytest.fixture

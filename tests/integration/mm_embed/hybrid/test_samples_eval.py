@@ -88,10 +88,10 @@ def test_eval_script_prints_every_run(
 ) -> None:
     import importlib
     import re
-    from pathlib import Path
 
-    bench = Path(__file__).resolve().parents[2] / "benchmarks"
-    monkeypatch.syspath_prepend(str(bench))
+    from tests.integration._helpers import BENCHMARKS
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
     script = importlib.import_module("eval_hybrid")
     assert script.main([]) == 0
     out = capsys.readouterr().out.splitlines()

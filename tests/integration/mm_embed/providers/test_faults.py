@@ -12,8 +12,7 @@ import numpy as np
 from mm_embed import EmbeddingResult
 from mm_embed.emulator import FAULT_KINDS, Emulator
 from mm_embed.retry import RetryPolicy
-
-from .conftest import Clients, records
+from tests.integration._helpers import Clients, records
 
 TEXTS = [f"document {i}: 第{i}段 text about topic {i % 37}" for i in range(2000)]
 MODEL = "bge-large-zh-and-m3"  # dense and sparse both checked

@@ -12,8 +12,7 @@ from mm_embed import AuthenticationError, BadRequestError, InputError
 from mm_embed.emulator import SAMPLES, Emulator
 from mm_embed.emulator.tokens import count_tokens
 from mm_embed.providers.fgclip.protocol import probability
-
-from .conftest import Clients, data_uri, records
+from tests.integration._helpers import Clients, records, sample_data_uri
 
 TEXTS = ["a red circle", "一只蓝色的三角形", "green square on white", "8", "10"]
 DTYPES = {"float": np.float32, "int8": np.int8, "uint8": np.uint8}
@@ -72,7 +71,7 @@ async def test_images_by_url_and_data_uri(
     if form == "url":
         images = [emulator_session.sample_url(n) for n in names]
     else:
-        images = [data_uri(n) for n in names]
+        images = [sample_data_uri(n) for n in names]
     fg = clients.fgclip(emulator_session)
     result = await fg.embed_images(images, embedding_types=("float", "uint8"))
     assert result.embeddings.shape == (3, 768)
@@ -87,13 +86,13 @@ async def test_images_by_url_and_data_uri(
     assert result.usage.images == 3
     # Same picture by URL or inline: same vector.
     other = await fg.embed_images(
-        [data_uri(names[0]) if form == "url" else emulator_session.sample_url(names[0])]
+        [sample_data_uri(names[0]) if form == "url" else emulator_session.sample_url(names[0])]
     )
     assert np.allclose(other.embeddings[0], result.embeddings[0], atol=1e-6)
 
 
 async def test_images_batched_by_32(clients: Clients, emulator_session: Emulator) -> None:
-    images = [data_uri(name) for name in SAMPLES] * 5  # 35 images
+    images = [sample_data_uri(name) for name in SAMPLES] * 5  # 35 images
     since = len(emulator_session.log)
     result = await clients.fgclip(emulator_session).embed_images(images)
     assert sorted(r.items for r in records(emulator_session, "fgclip", since)) == [3, 32]
@@ -227,5 +226,5 @@ async def test_local_limits_send_nothing(clients: Clients, emulator_session: Emu
     with pytest.raises(InputError, match="IP"):
         await fg.embed_images(["http://127.0.0.1/x.png"])
     with pytest.raises(InputError, match="boxes"):
-        await fg.embed_images([data_uri("red-circle")], boxes=[[[200, 200, 100, 100]]])
+        await fg.embed_images([sample_data_uri("red-circle")], boxes=[[[200, 200, 100, 100]]])
     assert records(emulator_session, "fgclip", since) == []

@@ -25,8 +25,7 @@ from mm_embed import (
 )
 from mm_embed.emulator import Emulator, sample_png
 from mm_embed.providers import _client
-
-from .conftest import Clients, data_uri, noisy_png, records
+from tests.integration._helpers import Clients, noisy_png, records, sample_data_uri
 
 MP4 = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 40
 
@@ -178,7 +177,7 @@ async def test_fgclip_data_uris_of_every_accepted_format(
 ) -> None:
     fg = clients.fgclip(emulator_session)
     jpeg = "data:image/jpeg;base64," + base64.b64encode(_jpeg(64)).decode()
-    result = await fg.embed_images([data_uri("red-circle"), jpeg])
+    result = await fg.embed_images([sample_data_uri("red-circle"), jpeg])
     assert result.embeddings.shape == (2, 768)
 
 

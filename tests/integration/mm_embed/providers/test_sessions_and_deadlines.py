@@ -13,8 +13,7 @@ import pytest
 
 from mm_embed import APITimeoutError, AuthenticationError
 from mm_embed.emulator import Emulator
-
-from .conftest import Clients
+from tests.integration._helpers import Clients
 
 SESSION = "sts-session-token-9f8e7d"
 

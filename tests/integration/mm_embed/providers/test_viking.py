@@ -24,8 +24,7 @@ from mm_embed.emulator import Emulator, sample_png
 from mm_embed.providers._wire import dumps
 from mm_embed.providers.viking import catalogue
 from mm_embed.providers.viking import protocol as proto
-
-from .conftest import Clients, records
+from tests.integration._helpers import Clients, records
 
 TEXTS = ["hello world", "向量数据库", "a red circle"]
 VIDEO = b"\x00\x00\x00\x18ftypmp42 contract test video bytes"

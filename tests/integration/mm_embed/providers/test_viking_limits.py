@@ -12,8 +12,7 @@ from mm_embed import ImageItem, RateLimitError
 from mm_embed.emulator import Emulator
 from mm_embed.providers.viking import catalogue
 from mm_embed.retry import RetryPolicy
-
-from .conftest import Clients, noisy_png, records
+from tests.integration._helpers import Clients, noisy_png, records
 
 # Enough patience (about 2 s in all) for a drained per-second bucket to refill.
 FAST = RetryPolicy(max_retries=10, initial_delay=0.05, max_delay=0.3)

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import ray
 import ray.cloudpickle
-from rayhelp import RayCluster, wait_until
 
 from mm_embed.budgets import LocalBudget, Quota
 from mm_embed.budgets._bucket import COOLDOWN_S
 from mm_embed.ray import RayBudget
+from tests.integration._helpers import RayCluster, wait_until
 
 # The workers cannot import this file: its classes travel by value.
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])

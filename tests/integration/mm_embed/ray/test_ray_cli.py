@@ -15,29 +15,31 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from rayhelp import (
-    MODEL,
-    RayCluster,
-    alive_actors,
-    emulator_settings,
-    records,
-    text_hash,
-    uniform_texts,
-    wait_until,
-    write_jsonl,
-)
 
 from mm_embed.bulk import ExitCode
 from mm_embed.bulk.cli import embed_main
 from mm_embed.config import EnvVar
 from mm_embed.emulator import Emulator, sample_png
 from mm_embed.ray.parts import BATCHES, MANIFEST, BatchRecord
+from tests.integration._helpers import (
+    RAY_MODEL as MODEL,
+)
+from tests.integration._helpers import (
+    RayCluster,
+    alive_actors,
+    emulator_settings,
+    text_records,
+    uniform_texts,
+    viking_text_hash,
+    wait_until,
+    write_jsonl,
+)
 
 BAD = {7: {"id": "bad-empty", "text": ""}, 50: {"id": "bad-none", "text": None}}
 
 
 def _corpus(n: int) -> list[dict[str, object]]:
-    rows: list[dict[str, object]] = list(records(uniform_texts(n)))
+    rows: list[dict[str, object]] = list(text_records(uniform_texts(n)))
     for at, row in BAD.items():
         rows.insert(at, row)
     return rows
@@ -196,7 +198,7 @@ def test_resume_after_the_driver_is_killed_sends_nothing_already_written(
     assert resumed.returncode == ExitCode.REJECTS, resumed.stderr[-3000:]
     assert "finished by an earlier run" in resumed.stderr
 
-    by_hash = {text_hash(str(r["text"])): str(r["id"]) for r in rows if r["text"]}
+    by_hash = {viking_text_hash(str(r["text"])): str(r["id"]) for r in rows if r["text"]}
     sent = [
         by_hash[h]
         for r in emu.log

@@ -12,8 +12,15 @@ import pyarrow as pa
 import pytest
 import ray
 import ray.data
-from rayhelp import (
-    MODEL,
+
+from mm_embed import VikingClient
+from mm_embed.config import EnvVar
+from mm_embed.emulator import Emulator, sample_png
+from mm_embed.ray import RayBudget, RejectedInput, embed_dataset, read_rejects, root_error
+from tests.integration._helpers import (
+    RAY_MODEL as MODEL,
+)
+from tests.integration._helpers import (
     RayCluster,
     actor_handle,
     alive_actors,
@@ -21,18 +28,13 @@ from rayhelp import (
     budget_held_empty,
     emulator_settings,
     pace,
-    records,
     reference,
     spend_the_first_minute,
-    token_weights,
+    text_records,
+    text_token_weights,
     uniform_texts,
     wait_until,
 )
-
-from mm_embed import VikingClient
-from mm_embed.config import EnvVar
-from mm_embed.emulator import Emulator, sample_png
-from mm_embed.ray import RayBudget, RejectedInput, embed_dataset, read_rejects, root_error
 
 TPM = 120_000
 
@@ -57,17 +59,17 @@ def test_20000_texts_on_4_actors_equal_one_process_and_fill_the_quota(
         quota = spend_the_first_minute(emu, budget, driver_client)
         account = driver_client.account
     started = time.time()
-    ds = ray.data.from_items(records(texts))
+    ds = ray.data.from_items(text_records(texts))
     out = embed_dataset(
         ds, provider="viking", model=MODEL, sparse=True, budget=budget, concurrency=4
     )
     with budget_held_empty(budget, account, quota):
         table = _collect(out)
-    measured = pace(emu.log, token_weights(texts), started, warmup=5.0)
+    measured = pace(emu.log, text_token_weights(texts), started, warmup=5.0)
     budget.destroy()
     print(f"ray engine, 20,000 texts, 4 actors: {measured}; ceiling {TPM / 60:.0f}/s")
 
-    assert_matches(table, ref, [r["id"] for r in records(texts)])
+    assert_matches(table, ref, [r["id"] for r in text_records(texts)])
     assert table.schema.field("dense").type == pa.list_(pa.float32(), 1024)
     assert measured.refusals_after_warmup == 0, measured
     # The whole run is past the burst: the minute was spent before it started.
@@ -87,7 +89,7 @@ def test_an_actor_killed_mid_run_and_transient_faults_leave_the_output_exact(
         monkeypatch.setenv(name, value)
     texts = uniform_texts(3000)
     ref = reference(texts)
-    ds = ray.data.from_items(records(texts))
+    ds = ray.data.from_items(text_records(texts))
     budget = RayBudget(ray_cluster.budget_name(), namespace=ray_cluster.namespace)
     out = embed_dataset(
         ds,
@@ -115,7 +117,7 @@ def test_an_actor_killed_mid_run_and_transient_faults_leave_the_output_exact(
 
     assert killed, "no actor was killed"
     assert emu.counters.get("faults", 0) > 0
-    assert_matches(table, ref, [r["id"] for r in records(texts)])
+    assert_matches(table, ref, [r["id"] for r in text_records(texts)])
 
 
 @pytest.mark.timeout(120)

@@ -10,7 +10,6 @@ import pytest
 import ray.data
 from pymilvus import MilvusClient
 from qdrant_client import QdrantClient
-from rayhelp import MODEL, RayCluster
 
 from mm_embed import VikingClient
 from mm_embed.emulator import Emulator
@@ -18,6 +17,8 @@ from mm_embed.errors import InputError
 from mm_embed.hybrid import HybridStore, MilvusHybrid, QdrantHybrid
 from mm_embed.ray import RayBudget, embed_dataset
 from mm_embed.ray.stores import upsert_rows
+from tests.integration._helpers import RAY_MODEL as MODEL
+from tests.integration._helpers import RayCluster
 
 TEXTS = {
     "red": "a red circle on white paper",
@@ -30,7 +31,7 @@ TEXTS = {
 @pytest.fixture(scope="module")
 def rows(ray_cluster: RayCluster) -> pa.Table:
     with pytest.MonkeyPatch.context() as env, Emulator() as emu:
-        from rayhelp import emulator_settings
+        from tests.integration._helpers import emulator_settings
 
         for name, value in emulator_settings(emu).items():
             env.setenv(name, value)
