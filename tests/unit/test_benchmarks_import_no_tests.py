@@ -27,7 +27,7 @@ def only_in_tests(module: str) -> bool:
 def problems(source: str) -> list[str]:
     """What in ``source`` imports a test module or names the tests' folder (the way in
     for a ``sys.path`` entry that would let it import one under another name)."""
-    found = []
+    found: list[tuple[int, str]] = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             modules = [alias.name for alias in node.names]
@@ -35,10 +35,11 @@ def problems(source: str) -> list[str]:
             modules = [node.module]
         else:
             modules = []
-        found += [f"line {node.lineno}: imports {m}" for m in modules if only_in_tests(m)]
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            found += [(node.lineno, f"imports {m}") for m in modules if only_in_tests(m)]
         if isinstance(node, ast.Constant) and "tests" in Path(str(node.value)).parts:
-            found.append(f"line {node.lineno}: names the tests' folder ({node.value!r})")
-    return sorted(found, key=lambda line: int(line.split(":")[0].split()[1]))
+            found.append((node.lineno, f"names the tests' folder ({node.value!r})"))
+    return [f"line {line}: {what}" for line, what in sorted(found)]
 
 
 def test_the_checker_sees_both_ways_in() -> None:
