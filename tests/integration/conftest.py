@@ -1,12 +1,9 @@
-"""Fixtures of the integration tree: a real redis-server, the session's local Ray
-instance, a headless browser, and clean or emulator-pointed provider environments.
+"""Fixtures of the integration tree: a real redis-server, a headless browser, and clean
+or emulator-pointed provider environments.
 The emulator fixtures are in ``tests/conftest.py``; helpers in ``_helpers.py``."""
 
 from __future__ import annotations
 
-import logging
-import os
-import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -15,7 +12,6 @@ import pytest
 from mm_embed.config import EnvVar
 from tests.integration._helpers import (
     PROVIDER_VARIABLES,
-    RayCluster,
     RedisServer,
     emulator_settings,
 )
@@ -46,32 +42,6 @@ def redis_url(redis_server: str) -> str:
     finally:
         client.close()
     return redis_server
-
-
-@pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[RayCluster]:
-    """One local Ray instance for the session (2 CPUs, no dashboard, a namespace of its
-    own), shut down at the end, so no Ray process outlives the tests."""
-    import ray
-    import ray.data
-
-    namespace = f"mm-embed-tests-{uuid.uuid4().hex[:8]}"
-    # tests/conftest.py sets RAY_AUTH_TOKEN for the whole session (Ray caches the first
-    # token it sees); it reaches the drivers the tests start as subprocesses too.
-    assert os.environ.get("RAY_AUTH_TOKEN"), "tests/conftest.py sets RAY_AUTH_TOKEN"
-    context = ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        namespace=namespace,
-        ignore_reinit_error=True,
-        logging_level=logging.WARNING,
-    )
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
-    try:
-        yield RayCluster(address=context.address_info["gcs_address"], namespace=namespace)
-    finally:
-        ray.shutdown()
 
 
 @pytest.fixture(scope="module")
