@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from mm_embed.config import EnvVar
+from mm_embed.explore.browser import chromium, new_page
 from tests.integration._helpers import (
     PROVIDER_VARIABLES,
     RedisServer,
@@ -47,8 +48,6 @@ def redis_url(redis_server: str) -> str:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Headless Debian Chromium, one per test module."""
-    from mm_embed.explore.browser import chromium
-
     with chromium() as launched:
         yield launched
 
@@ -56,8 +55,6 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     """A fresh page of the module's browser, closed after the test."""
-    from mm_embed.explore.browser import new_page
-
     with new_page(browser) as opened:
         yield opened
 
