@@ -23,15 +23,11 @@ nothing stored was re-sent, else 0.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
+from _bulk_harness import kill_and_resume
 from _harness import machine_line, ratio_line, run_main
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from bulk.harness import kill_and_resume
 
 
 def main(argv: list[str]) -> int:

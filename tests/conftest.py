@@ -1,14 +1,12 @@
-"""Shared fixtures: a running local emulator (imported lazily so tests that do not use
-it need no server extras)."""
+"""Session-wide settings of both trees, and the emulator fixtures (imported lazily so
+tests that do not use it need no server extras; ``tests/unit`` refuses sockets, so only
+``tests/integration`` can use them). Each tree's own fixtures are in its conftest, its
+helpers in its ``_helpers.py``."""
 
 from __future__ import annotations
 
 import os
 import secrets
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -60,54 +58,3 @@ def make_emulator() -> Iterator[Callable[..., Emulator]]:
     yield make
     for emu in started:
         emu.stop()
-
-
-#: How long redis-server may take to answer its first PING.
-REDIS_START_TIMEOUT_S = 15.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _answers_ping(url: str) -> bool:
-    import redis
-
-    client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[str]:
-    """``redis://127.0.0.1:<port>/0`` of a real redis-server started for this session
-    (missing ``redis-server`` fails the tests that need it: CI installs it)."""
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.fail("redis-server is not installed (Debian: apt-get install -y redis-server)")
-    port = free_port()
-    url = f"redis://127.0.0.1:{port}/0"
-    proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + REDIS_START_TIMEOUT_S
-        while not _answers_ping(url):
-            if proc.poll() is not None:
-                pytest.fail(f"redis-server exited with {proc.returncode} on port {port}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"redis-server did not answer PING within {REDIS_START_TIMEOUT_S} s")
-            time.sleep(0.05)
-        yield url
-    finally:
-        proc.kill()  # it keeps nothing on disk: nothing to shut down cleanly
-        proc.wait(10)

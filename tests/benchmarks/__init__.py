@@ -1,1 +1,0 @@
-"""Smoke runs of the benchmark scripts and the budget-pacing regressions they found."""
