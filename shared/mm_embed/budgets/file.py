@@ -106,11 +106,7 @@ class FileBudget(Budget):
         except sqlite3.Error as exc:
             raise BudgetError(f"cannot open the budget file {str(self.path)!r}: {exc}") from exc
         try:
-            # WAL: readers never block the writer; NORMAL: a commit survives the process
-            # (the budget need not survive a power cut).
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(_SCHEMA)
+            self._prepare(conn)
         except sqlite3.Error as exc:
             conn.close()
             raise BudgetError(
@@ -118,6 +114,28 @@ class FileBudget(Budget):
             ) from exc
         self._conn = conn
         return conn
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        """Switch the file to WAL and create the table, however many processes race to."""
+        # Switching the journal mode takes an exclusive lock and SQLite reports "database
+        # is locked" at once instead of calling the busy handler, so processes opening a
+        # new file together retry here, within the same busy timeout.
+        deadline = time.monotonic() + self.busy_timeout
+        pause = 0.005
+        while True:
+            try:
+                # WAL: readers never block the writer; NORMAL: a commit survives the
+                # process (the budget need not survive a power cut).
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute(_SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.2)
 
     def _apply(self, account: str, quota: Quota, operation: Callable[[BucketState, float], T]) -> T:
         """Run ``operation(state, now)`` on the stored bucket in one write transaction."""

@@ -10,6 +10,8 @@ whenever what it holds while waiting changes, until stdin closes (or 120 s).
 bucket state as JSON.
 ``positions URL COUNT``: take COUNT tickets of 1 unit as fast as it can, print their
 positions as JSON.
+``open PATH``: wait for a line on stdin, then open a FileBudget at PATH (a new file,
+opened by every worker at once) and take 1 unit; print ``opened``.
 ``embed N TAG``: a VikingClient built from the environment (credentials, base URL and
 ``MM_EMBED_BUDGET``; no ``budget=``) embeds N texts with bge-m3; prints JSON.
 """
@@ -88,6 +90,14 @@ def positions(url: str, count: int) -> None:
     say(json.dumps([budget.take(ACCOUNT, quota, 1).position for _ in range(count)]))
 
 
+def open_together(path: str) -> None:
+    say("ready")
+    sys.stdin.readline()  # all open the new file together
+    with FileBudget(path) as budget:
+        budget.take(ACCOUNT, Quota("tokens:open", 1.0, 1.0), 1)
+    say("opened")
+
+
 def embed(n: int, tag: str) -> None:
     from mm_embed import VikingClient
 
@@ -124,6 +134,8 @@ if __name__ == "__main__":
         take(args[0], args[1])
     elif mode == "positions":
         positions(args[0], int(args[1]))
+    elif mode == "open":
+        open_together(args[0])
     elif mode == "embed":
         embed(int(args[0]), args[1])
     else:

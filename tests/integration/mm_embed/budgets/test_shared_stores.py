@@ -55,6 +55,33 @@ def test_racing_processes_get_distinct_places_in_line(
     assert sorted(seen) == [float(i) for i in range(1, 601)]
 
 
+def test_processes_creating_one_file_budget_together_all_open_it(tmp_path: Path) -> None:
+    # Switching a new file to WAL takes an exclusive lock that SQLite does not wait
+    # for; every process must still open the file, and the takes must all count.
+    path = tmp_path / "new.db"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, WORKER, "open", str(path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(8)
+    ]
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    for proc in procs:
+        out, err = proc.communicate(timeout=60)
+        assert (proc.returncode, out.strip()) == (0, "opened"), err
+    with FileBudget(path) as budget:
+        assert budget.state("acct", Quota("tokens:open", 1.0, 1.0)).consumed == 8
+
+
 def test_threads_share_one_budget_object(budget: Budget) -> None:
     quota = Quota("q", 1, 1)
 
