@@ -5,7 +5,7 @@ constructors)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Generic, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
 
 from llama_index.core.base.embeddings.base import Embedding
 from llama_index.core.callbacks import CallbackManager
@@ -22,8 +22,22 @@ __all__ = [
 
 V = TypeVar("V")
 
+if TYPE_CHECKING:
 
-class TextHooks(Generic[V]):
+    class _TypedBy(Generic[V]):
+        pass
+
+else:
+
+    class _TypedBy:
+        """``Generic`` for the type checker only: pydantic warns about (and mis-handles)
+        a model whose bases put ``typing.Generic`` before ``BaseModel``."""
+
+        def __class_getitem__(cls, _: object) -> type:
+            return cls
+
+
+class TextHooks(_TypedBy[V]):
     """LlamaIndex's six text embedding hooks, routed to two batch methods.
 
     Every hook, single or batched, sync or async, goes through :meth:`_texts` /
