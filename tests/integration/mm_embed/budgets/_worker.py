@@ -19,16 +19,62 @@ opened by every worker at once) and take 1 unit; print ``opened``.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 
 from mm_embed.budgets import Budget, FileBudget, Quota, RedisBudget, Ticket, budget_from_url
 
 ACCOUNT = "acct"
 MAX_RUN_S = 120.0
+
+
+def run_together(
+    commands: Sequence[Sequence[str]],
+    *,
+    env: Mapping[str, str] | None = None,
+    before_go: Callable[[], None] = lambda: None,
+    timeout: float = 60.0,
+) -> list[str]:
+    """Start one worker per command (``[mode, *args]``), wait until every one says
+    ``ready``, call ``before_go``, let them all go at once, and return each one's last
+    line of output, in order. A worker that fails fails the test with its stderr."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, __file__, *command],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=None if env is None else dict(env),
+        )
+        for command in commands
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            line = proc.stdout.readline().strip()
+            assert line == "ready", proc.communicate(timeout=timeout)[1][-2000:]
+        before_go()
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        lasts = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=timeout)
+            assert proc.returncode == 0, err[-2000:]
+            lasts.append(out.strip().splitlines()[-1])
+        return lasts
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
 
 
 def say(line: str) -> None:

@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import pickle
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,8 +16,8 @@ import pytest
 
 from mm_embed.budgets import Budget, BudgetError, FileBudget, Quota, RedisBudget
 from tests.integration._helpers import FakeClock
+from tests.integration.mm_embed.budgets._worker import run_together
 
-WORKER = str(Path(__file__).with_name("_worker.py"))
 Q = Quota("tokens:m", rate=10.0, capacity=20.0)
 
 
@@ -29,26 +27,9 @@ def test_racing_processes_get_distinct_places_in_line(
     backend: str, tmp_path: Path, redis_url: str
 ) -> None:
     url = f"file://{tmp_path}/race.db" if backend == "file" else redis_url
-    procs = [
-        subprocess.Popen(
-            [sys.executable, WORKER, "positions", url, "150"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(4)
-    ]
-    for proc in procs:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    for proc in procs:
-        assert proc.stdin is not None
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
     seen: list[float] = []
-    for proc in procs:
-        out, _ = proc.communicate(timeout=60)
-        assert proc.returncode == 0
-        mine = json.loads(out.strip().splitlines()[-1])
+    for last in run_together([["positions", url, "150"]] * 4):
+        mine = json.loads(last)
         assert mine == sorted(mine)  # each process's own tickets in its order
         seen += mine
     # No lost update: 600 takes of one unit are exactly the places 1..600.
@@ -59,25 +40,7 @@ def test_processes_creating_one_file_budget_together_all_open_it(tmp_path: Path)
     # Switching a new file to WAL takes an exclusive lock that SQLite does not wait
     # for; every process must still open the file, and the takes must all count.
     path = tmp_path / "new.db"
-    procs = [
-        subprocess.Popen(
-            [sys.executable, WORKER, "open", str(path)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(8)
-    ]
-    for proc in procs:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    for proc in procs:
-        assert proc.stdin is not None
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-    for proc in procs:
-        out, err = proc.communicate(timeout=60)
-        assert (proc.returncode, out.strip()) == (0, "opened"), err
+    assert run_together([["open", str(path)]] * 8) == ["opened"] * 8
     with FileBudget(path) as budget:
         assert budget.state("acct", Quota("tokens:open", 1.0, 1.0)).consumed == 8
 

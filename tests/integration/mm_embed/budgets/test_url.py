@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,8 +23,7 @@ from mm_embed.budgets import (
 from mm_embed.config import EnvVar
 from mm_embed.errors import ConfigurationError
 from tests.integration._helpers import free_port
-
-WORKER = str(Path(__file__).with_name("_worker.py"))
+from tests.integration.mm_embed.budgets._worker import run_together
 
 
 def test_file_url_names_one_file_budget_per_process(tmp_path: Path) -> None:
@@ -82,31 +79,13 @@ def _embed_in_processes(
         f"{EnvVar.VIKING_BASE_URL}": emulator.url,
         f"{EnvVar.MM_EMBED_BUDGET}": url,
     }
-    procs = [
-        subprocess.Popen(
-            [sys.executable, WORKER, "embed", str(n), tag],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for tag in tags
-    ]
-    for proc in procs:  # each has built its client and waits for the word
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "ready"
-    before_sending()
-    for proc in procs:
-        assert proc.stdin is not None
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-    reports = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err[-2000:]
-        reports.append(json.loads(out.strip().splitlines()[-1]))
-    return reports
+    lasts = run_together(
+        [["embed", str(n), tag] for tag in tags],
+        env=env,
+        before_go=before_sending,
+        timeout=120,
+    )
+    return [json.loads(last) for last in lasts]
 
 
 @pytest.mark.timeout(180)
