@@ -19,35 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from _harness import BULK_WORDS
 
 from mm_embed.config import EnvVar
 from mm_embed.emulator import Emulator
 from mm_embed.emulator.state import item_hash
-
-WORDS = [
-    "river",
-    "stone",
-    "light",
-    "paper",
-    "window",
-    "garden",
-    "music",
-    "silver",
-    "engine",
-    "forest",
-    "cloud",
-    "harbor",
-    "winter",
-    "copper",
-    "signal",
-    "market",
-    "lantern",
-    "valley",
-    "thunder",
-    "orchard",
-    "bridge",
-    "meadow",
-]
 
 
 def write_corpus(path: Path, n: int, *, seed: int = 0) -> list[str]:
@@ -56,7 +32,7 @@ def write_corpus(path: Path, n: int, *, seed: int = 0) -> list[str]:
     texts = []
     with path.open("wb") as handle:
         for i in range(n):
-            text = f"{i} " + " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 14)))
+            text = f"{i} " + " ".join(rng.choice(BULK_WORDS) for _ in range(rng.randint(4, 14)))
             texts.append(text)
             handle.write(orjson.dumps({"id": f"doc-{i:06d}", "text": text}) + b"\n")
     return texts

@@ -1,5 +1,5 @@
 """Shared plumbing for the benchmark scripts: an emulator in its own process, the
-machine line, and the closing ratio line every script prints last.
+machine line, the closing ratio line every script prints last, and a sampling thread.
 
 The emulator runs in a child process (this file, ``serve``) so that the client
 under test has its process, its GIL and, on a 2-core machine, one core to itself;
@@ -16,11 +16,17 @@ import platform
 import struct
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
+
+if TYPE_CHECKING:
+    from mm_embed import VikingClient
 
 __all__ = [
+    "BULK_WORDS",
+    "BackgroundSampler",
     "EmulatorProcess",
     "RedisServer",
     "machine_line",
@@ -114,6 +120,13 @@ class EmulatorProcess:
     def clear(self) -> None:
         self._ask("clear")
 
+    def viking_client(self, **settings: Any) -> VikingClient:
+        """A ``VikingClient`` on this emulator with its credentials; ``settings`` are the
+        client's other keyword arguments (``tokens_per_minute=None``, ...)."""
+        from mm_embed import VikingClient
+
+        return VikingClient(self.access_key, self.secret_key, base_url=self.url, **settings)
+
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
@@ -133,6 +146,38 @@ class EmulatorProcess:
             proc.wait(5)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+class BackgroundSampler:
+    """``with SomeSampler() as sampler:`` — calls :meth:`sample` on a daemon thread, at once
+    and then every ``period`` seconds, until the block ends; on exit the thread is stopped
+    and, when ``sample_at_exit``, one last sample is taken so the block's end is measured
+    too. Subclasses implement :meth:`sample`."""
+
+    def __init__(self, period: float, *, sample_at_exit: bool = True) -> None:
+        self.period = period
+        self._sample_at_exit = sample_at_exit
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def sample(self) -> None:
+        """Take one sample (runs on the thread, and on the caller's at exit)."""
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.period)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        if self._sample_at_exit:
+            self.sample()
 
 
 def machine_line() -> str:
@@ -163,6 +208,32 @@ _SENTENCE = (
     "provider rate limits without wasting requests on quota errors"
 )
 _WORDS = _SENTENCE.split()
+
+#: The vocabulary of the bulk benchmarks' generated texts.
+BULK_WORDS = [
+    "river",
+    "stone",
+    "light",
+    "paper",
+    "window",
+    "garden",
+    "music",
+    "silver",
+    "engine",
+    "forest",
+    "cloud",
+    "harbor",
+    "winter",
+    "copper",
+    "signal",
+    "market",
+    "lantern",
+    "valley",
+    "thunder",
+    "orchard",
+    "bridge",
+    "meadow",
+]
 
 
 def text_corpus(n: int, *, seed: int = 0, min_words: int = 8, max_words: int = 40) -> list[str]:

@@ -18,42 +18,34 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
-from _harness import EmulatorProcess, machine_line, ratio_line, run_main
+from _harness import (
+    BULK_WORDS,
+    BackgroundSampler,
+    EmulatorProcess,
+    machine_line,
+    ratio_line,
+    run_main,
+)
 
-from mm_embed import VikingClient
 from mm_embed.bulk import embed_corpus
 
 MB = 1024 * 1024
 
 
-class Sampler:
+class Sampler(BackgroundSampler):
     """RSS every ``period`` seconds, on a thread."""
 
     def __init__(self, period: float = 0.05) -> None:
-        self.period = period
+        super().__init__(period)
         self.process = psutil.Process()
         self.samples: list[tuple[float, int]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.samples.append((time.monotonic(), self.process.memory_info().rss))
-            self._stop.wait(self.period)
-
-    def __enter__(self) -> Sampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
+    def sample(self) -> None:
         self.samples.append((time.monotonic(), self.process.memory_info().rss))
 
 
@@ -84,19 +76,8 @@ class Marks:
 
 
 def texts(n: int) -> Iterator[dict[str, str]]:
-    words = [
-        "river",
-        "stone",
-        "light",
-        "paper",
-        "window",
-        "garden",
-        "music",
-        "silver",
-        "engine",
-        "forest",
-        "cloud",
-    ]
+    # The first eleven only, so the texts (and the results) stay comparable with past runs.
+    words = BULK_WORDS[:11]
     for i in range(n):
         chosen = " ".join(words[(i * 7 + k * 3) % len(words)] for k in range(8 + i % 17))
         yield {"id": f"doc-{i:07d}", "text": f"{i} {chosen}"}
@@ -119,13 +100,7 @@ def main(argv: list[str]) -> int:
     )
     marks = Marks()
     with EmulatorProcess() as emu, tempfile.TemporaryDirectory() as tmp:
-        client = VikingClient(
-            emu.access_key,
-            emu.secret_key,
-            base_url=emu.url,
-            tokens_per_minute=None,
-            max_concurrency=1,
-        )
+        client = emu.viking_client(tokens_per_minute=None, max_concurrency=1)
         with client, Sampler() as sampler:
             summary = embed_corpus(
                 texts(n),

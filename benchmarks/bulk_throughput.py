@@ -89,11 +89,9 @@ def measure(
     }
 
 
-def spend_the_first_minute(client: VikingClient, emu: Any) -> None:
+def spend_the_first_minute(client: VikingClient, emu: EmulatorProcess) -> None:
     """Empty both buckets, so what follows runs at the steady rate from its start."""
-    with VikingClient(
-        emu.access_key, emu.secret_key, base_url=emu.url, tokens_per_minute=None
-    ) as spender:
+    with emu.viking_client(tokens_per_minute=None) as spender:
         spender.embed([" ".join(f"w{i}" for i in range(TPM))], model=MODEL)
     quota = client.tokens_quota(MODEL)
     assert quota is not None
@@ -134,13 +132,7 @@ def main(argv: list[str]) -> int:
         EmulatorProcess(latency_ms=LATENCY_MS, tpm=TPM) as emu,
         tempfile.TemporaryDirectory() as tmp,
     ):
-        client = VikingClient(
-            emu.access_key,
-            emu.secret_key,
-            base_url=emu.url,
-            tokens_per_minute=TPM,
-            max_concurrency=1,
-        )
+        client = emu.viking_client(tokens_per_minute=TPM, max_concurrency=1)
         with client:
             spend_the_first_minute(client, emu)
             started = time.time()

@@ -106,6 +106,16 @@ def _images_for(seconds: float) -> list[ImageItem]:
     return [ImageItem(pngs[i % len(pngs)]) for i in range(n)]
 
 
+def _workload(kind: str, seconds: float) -> tuple[list[Any], dict[str, int] | None, str]:
+    """What a ``kind`` run (``tokens`` or ``images``) embeds: the items worth ``seconds`` of
+    its budget, their billed weights by item hash (``None`` for images: one unit each),
+    and the model."""
+    if kind == "tokens":
+        texts = _texts_for(seconds)
+        return list(texts), text_token_weights(texts), TEXT_MODEL
+    return _images_for(seconds), None, IMAGE_MODEL
+
+
 def _measure(
     name: str,
     unit: str,
@@ -164,12 +174,7 @@ def run_sync(kind: str, seconds: float, warmup: float) -> Run:
     with EmulatorProcess(
         latency_ms=LATENCY_MS, tpm=TPM, images_per_second=IMAGES_PER_SECOND
     ) as emu:
-        items: list[Any]
-        if kind == "tokens":
-            texts = _texts_for(seconds)
-            items, weights, model = list(texts), text_token_weights(texts), TEXT_MODEL
-        else:
-            items, weights, model = _images_for(seconds), None, IMAGE_MODEL
+        items, weights, model = _workload(kind, seconds)
         errors = 0
         with VikingClient(emu.access_key, emu.secret_key, base_url=emu.url) as client:
             started = time.time()
@@ -191,12 +196,7 @@ def run_async(kind: str, seconds: float, warmup: float) -> Run:
     with EmulatorProcess(
         latency_ms=LATENCY_MS, tpm=TPM, images_per_second=IMAGES_PER_SECOND
     ) as emu:
-        items: list[Any]
-        if kind == "tokens":
-            texts = _texts_for(seconds)
-            items, weights, model = list(texts), text_token_weights(texts), TEXT_MODEL
-        else:
-            items, weights, model = _images_for(seconds), None, IMAGE_MODEL
+        items, weights, model = _workload(kind, seconds)
 
         async def go() -> tuple[int, float, float, int]:
             errors = 0

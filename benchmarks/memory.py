@@ -34,13 +34,12 @@ import argparse
 import json
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import psutil
-from _harness import EmulatorProcess, machine_line, ratio_line, run_main
+from _harness import BackgroundSampler, EmulatorProcess, machine_line, ratio_line, run_main
 
 MB = 1024 * 1024
 DIM = 1024
@@ -49,33 +48,20 @@ COLLECTION = "bench"
 BUDGET_MB = 200.0
 
 
-class Sampler:
+class Sampler(BackgroundSampler):
     """This process's RSS every ``period`` seconds, on a thread."""
 
     def __init__(self, period: float = 0.05) -> None:
-        self.period = period
+        super().__init__(period)
         self.process = psutil.Process()
         self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def rss(self) -> int:
         value = int(self.process.memory_info().rss)
         self.peak = max(self.peak, value)
         return value
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.rss()
-            self._stop.wait(self.period)
-
-    def __enter__(self) -> Sampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
+    def sample(self) -> None:
         self.rss()
 
 

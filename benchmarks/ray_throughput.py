@@ -38,10 +38,9 @@ import orjson
 import psutil
 import ray
 import ray.data
-from _harness import EmulatorProcess, machine_line, ratio_line, run_main
+from _harness import BackgroundSampler, EmulatorProcess, machine_line, ratio_line, run_main
 from bulk_throughput import LATENCY_MS, MODEL, TPM, corpus, measure
 
-from mm_embed import VikingClient
 from mm_embed.budgets import Budget, default_budget
 from mm_embed.bulk.cli import embed_main
 from mm_embed.config import EnvVar
@@ -55,13 +54,9 @@ ACTORS = 4
 
 def spend_the_first_minute(emu: EmulatorProcess, budget: Budget) -> tuple[str, Any]:
     """Empty the emulator's bucket and the budget's; returns (account, quota)."""
-    with VikingClient(
-        emu.access_key, emu.secret_key, base_url=emu.url, tokens_per_minute=TPM
-    ) as client:
+    with emu.viking_client(tokens_per_minute=TPM) as client:
         account, quota = client.account, client.tokens_quota(MODEL)
-    with VikingClient(
-        emu.access_key, emu.secret_key, base_url=emu.url, tokens_per_minute=None
-    ) as spender:
+    with emu.viking_client(tokens_per_minute=None) as spender:
         spender.embed([" ".join(f"w{i}" for i in range(TPM))], model=MODEL)
     budget.adjust(account, quota, quota.capacity)
     return account, quota
@@ -77,34 +72,25 @@ def hold_empty(budget: Budget, account: str, quota: Any, stop: threading.Event) 
             budget.adjust(account, quota, state.balance)
 
 
-class ActorMemory:
+class ActorMemory(BackgroundSampler):
     """Peak RSS and USS of each live embedding actor, sampled on a thread."""
 
     def __init__(self) -> None:
+        # No sample at exit: it comes after the run, when the actors are idle or gone.
+        super().__init__(0.5, sample_at_exit=False)
         self.peaks: dict[int, tuple[int, int]] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
-        while not self._stop.wait(0.5):
-            # The state API needs the dashboard; the GCS table does not.
-            for actor in ray._private.state.actors().values():
-                if "EmbedBatches" not in actor["ActorClassName"] or actor["State"] != "ALIVE":
-                    continue
-                try:
-                    info = psutil.Process(int(actor["Pid"])).memory_full_info()
-                except (psutil.Error, ValueError):
-                    continue
-                rss, uss = self.peaks.get(int(actor["Pid"]), (0, 0))
-                self.peaks[int(actor["Pid"])] = (max(rss, info.rss), max(uss, info.uss))
-
-    def __enter__(self) -> ActorMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
+    def sample(self) -> None:
+        # The state API needs the dashboard; the GCS table does not.
+        for actor in ray._private.state.actors().values():
+            if "EmbedBatches" not in actor["ActorClassName"] or actor["State"] != "ALIVE":
+                continue
+            try:
+                info = psutil.Process(int(actor["Pid"])).memory_full_info()
+            except (psutil.Error, ValueError):
+                continue
+            rss, uss = self.peaks.get(int(actor["Pid"]), (0, 0))
+            self.peaks[int(actor["Pid"])] = (max(rss, info.rss), max(uss, info.uss))
 
 
 def run_engine(
