@@ -201,24 +201,17 @@ def fg_error(emu: Emulator, body: Any, *, status: int = 200, code: int = 400) ->
     return payload["context"]["message"]  # type: ignore[no-any-return]
 
 
+def fg_body(input_type: str, **fields: Any) -> dict[str, Any]:
+    """An FG-CLIP request body of ``input_type`` asking for float vectors, plus ``fields``."""
+    return {"model": "fg-clip", "input_type": input_type, "embedding_types": ["float"], **fields}
+
+
 def text_body(texts: list[str], **extra: Any) -> dict[str, Any]:
-    return {
-        "model": "fg-clip",
-        "input_type": "text",
-        "embedding_types": ["float"],
-        "texts": texts,
-        **extra,
-    }
+    return fg_body("text", texts=texts, **extra)
 
 
 def image_body(images: list[str], **extra: Any) -> dict[str, Any]:
-    return {
-        "model": "fg-clip",
-        "input_type": "image",
-        "embedding_types": ["float"],
-        "images": images,
-        **extra,
-    }
+    return fg_body("image", images=images, **extra)
 
 
 def signed_headers(
