@@ -3,7 +3,6 @@ store retriever over Qdrant local mode and milvus-lite, with the emulator."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -129,20 +128,6 @@ def test_bad_configuration(kwargs: dict[str, Any], fragment: str) -> None:
 
 
 # ---------------------------------------------------------------- with the emulator
-
-
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Any]:
-    from mm_embed.emulator import Emulator
-
-    with Emulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture(scope="module")
-def viking(emu: Any) -> Iterator[VikingClient]:
-    with VikingClient(access_key=emu.access_key, secret_key=emu.secret_key, base_url=emu.url) as c:
-        yield c
 
 
 def embedded(emu: Any) -> list[Any]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import math
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -365,12 +365,6 @@ def test_the_table_is_big_enough() -> None:
     assert len({c.id for c in CASES}) == len(CASES)
     assert sum(c.id.startswith("fg-") for c in CASES) >= 20
     assert sum(c.id.startswith("vk-") for c in CASES) >= 20
-
-
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
-    with Emulator() as running:
-        yield running
 
 
 # One loop for the module, so each flavour's clients are built once (not per row).

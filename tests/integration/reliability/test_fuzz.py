@@ -71,12 +71,6 @@ STATUS = st.sampled_from([200, 201, 204, 302, 400, 401, 403, 404, 408, 418, 429,
 # ------------------------------------------------------------------ genuine replies
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
-    with Emulator() as running:
-        yield running
-
-
 FG_TYPES = ["float", "int8", "uint8"]
 
 

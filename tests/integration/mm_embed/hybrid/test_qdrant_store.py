@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,22 +16,6 @@ from mm_embed.samples import load_corpus, load_queries
 
 CORPUS = load_corpus()
 QUERIES = load_queries()
-
-
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Any]:
-    from mm_embed.emulator import Emulator
-
-    with Emulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture(scope="module")
-def viking(emu: Any) -> Iterator[VikingClient]:
-    with VikingClient(
-        access_key=emu.access_key, secret_key=emu.secret_key, base_url=emu.url
-    ) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")
