@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import numpy as np
 import orjson
+import pytest
 from PIL import Image
 
 from mm_embed import (
@@ -49,7 +50,9 @@ from mm_embed import (
 from mm_embed.budgets import Budget, LocalBudget, Quota
 from mm_embed.config import EnvVar
 from mm_embed.emulator import Emulator, RequestRecord, sample_png
+from mm_embed.hybrid import fuse
 from mm_embed.retry import RetryPolicy
+from mm_embed.samples import SampleQuery
 from mm_embed.signing import format_x_date, sign
 from mm_embed.transport import TransportStats
 from tests.unit._helpers import FakeClock, noisy_png
@@ -829,6 +832,25 @@ def actor_handle(actor_id: str) -> Any:
 
     worker = ray._private.worker.global_worker
     return worker.core_worker.get_actor_handle(ActorID.from_hex(actor_id))
+
+
+# --------------------------------------------------------------------------- hybrid stores
+
+
+def assert_server_rrf_equals_fuse(store: Any, queries: Sequence[SampleQuery], rel: float) -> None:
+    """For each query, the store's own RRF over its dense and sparse candidates (top 10)
+    gives the scores ``fuse`` (k=60) gives over the same two rankings (top 40 each), to
+    ``rel``. Equal scores are common and each database orders them its own way, so the
+    reference keeps the database's order (score = -position)."""
+    for query in queries:
+        server = store.search(query.text, top_k=10)
+        lists = [store.search(query.text, top_k=40, mode=m) for m in ("dense", "sparse")]
+        ref = dict(fuse([[(h.id, -i) for i, h in enumerate(hits)] for hits in lists], k=60))
+        assert {h.id: h.score for h in server} == pytest.approx(
+            {h.id: ref[h.id] for h in server}, rel=rel
+        ), query.id
+        top = sorted(ref.values(), reverse=True)[:10]
+        assert sorted((h.score for h in server), reverse=True) == pytest.approx(top, rel=rel)
 
 
 # --------------------------------------------------------------------------- frameworks

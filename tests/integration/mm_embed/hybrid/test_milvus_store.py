@@ -16,8 +16,9 @@ from pymilvus import MilvusClient
 from mm_embed import VikingClient
 from mm_embed.emulator import Emulator
 from mm_embed.errors import InputError
-from mm_embed.hybrid import MilvusHybrid, fuse
+from mm_embed.hybrid import MilvusHybrid
 from mm_embed.samples import load_corpus, load_queries
+from tests.integration._helpers import assert_server_rrf_equals_fuse
 
 CORPUS = load_corpus()
 QUERIES = load_queries()
@@ -58,15 +59,7 @@ def test_round_trip_one_request_per_text(store: MilvusHybrid, emu: Emulator) -> 
 def test_server_rrf_equals_fuse(store: MilvusHybrid) -> None:
     """Milvus's RRFRanker is 1 / (k + rank) from rank 1, like fuse(); the reference keeps
     Milvus's own order of equal scores (score = -position)."""
-    for query in QUERIES:
-        server = store.search(query.text, top_k=10)
-        lists = [store.search(query.text, top_k=40, mode=m) for m in ("dense", "sparse")]
-        ref = dict(fuse([[(h.id, -i) for i, h in enumerate(hits)] for hits in lists], k=60))
-        assert {h.id: h.score for h in server} == pytest.approx(
-            {h.id: ref[h.id] for h in server}, rel=1e-5
-        ), query.id
-        top = sorted(ref.values(), reverse=True)[:10]
-        assert sorted((h.score for h in server), reverse=True) == pytest.approx(top, rel=1e-5)
+    assert_server_rrf_equals_fuse(store, QUERIES, rel=1e-5)
 
 
 def test_weighted_ranker_and_client_side(store: MilvusHybrid) -> None:

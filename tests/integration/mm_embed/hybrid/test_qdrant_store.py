@@ -13,6 +13,7 @@ from mm_embed import FGClipClient, VikingClient
 from mm_embed.errors import InputError
 from mm_embed.hybrid import QdrantHybrid, VikingHybridEncoder
 from mm_embed.samples import load_corpus, load_queries
+from tests.integration._helpers import assert_server_rrf_equals_fuse
 
 CORPUS = load_corpus()
 QUERIES = load_queries()
@@ -80,17 +81,7 @@ def test_server_rrf_equals_fuse(store: QdrantHybrid) -> None:
     Qdrant's k counts positions from 0; the helper passes k + 1, so the scores agree
     exactly. Equal sparse scores are common (shared stopwords) and Qdrant orders them its
     own way, so the reference keeps Qdrant's order (score = -position)."""
-    from mm_embed.hybrid import fuse
-
-    for query in QUERIES:
-        server = store.search(query.text, top_k=10)
-        lists = [store.search(query.text, top_k=40, mode=m) for m in ("dense", "sparse")]
-        ref = dict(fuse([[(h.id, -i) for i, h in enumerate(hits)] for hits in lists], k=60))
-        assert {h.id: h.score for h in server} == pytest.approx(
-            {h.id: ref[h.id] for h in server}, rel=1e-6
-        ), query.id
-        top = sorted(ref.values(), reverse=True)[:10]
-        assert sorted((h.score for h in server), reverse=True) == pytest.approx(top, rel=1e-6)
+    assert_server_rrf_equals_fuse(store, QUERIES, rel=1e-6)
 
 
 def test_client_side_rrf_breaks_ties_by_id(store: QdrantHybrid) -> None:
