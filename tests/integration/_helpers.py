@@ -1,7 +1,7 @@
 """Helpers of the integration tree (``tests/integration``): raw requests to the emulator,
 small loopback servers and sockets, clients wired to an emulator, child processes, the
-Ray tests' corpora and checks, the framework tests' settings and corpus, the explorer
-process, and the benchmark scripts. Fixtures are in the conftest files.
+Ray tests' corpora and checks, the hybrid stores' checks, the framework tests' settings,
+corpus and LlamaIndex hybrid indexes, the explorer process, and the benchmark scripts. Fixtures are in the conftest files.
 
 The bulk tests share their command-line plumbing with ``benchmarks/bulk_resume.py``: it
 lives in ``benchmarks/_bulk_harness.py`` and is imported from there (the benchmarks
@@ -59,6 +59,8 @@ from tests.unit._helpers import FakeClock, noisy_png
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from llama_index.core import StorageContext, VectorStoreIndex
+    from llama_index.vector_stores.qdrant import QdrantVectorStore
 
 #: The repository's root directory, its core package's folder and its benchmarks.
 REPO = Path(__file__).resolve().parents[2]
@@ -890,6 +892,61 @@ QUERIES = [
 def synthetic(n: int) -> list[str]:
     """``n`` distinct texts, each with its own rare words."""
     return [f"Entry {i} records specimen code{i}x and label tag{i * 7}y." for i in range(n)]
+
+
+#: A LlamaIndex store's sparse functions, ``(doc_fn, query_fn)``: as ``viking_hybrid_fns``
+#: or ``qdrant_sparse_fns`` give them.
+SparseFns = tuple[Callable[..., Any], Callable[..., Any]]
+
+
+def qdrant_hybrid_index(
+    embed_model: Any, sparse_fns: SparseFns, texts: list[str], ids: list[str] | None = None
+) -> VectorStoreIndex:
+    """A LlamaIndex index over its own Qdrant store in hybrid mode (a fresh in-memory
+    Qdrant, collection ``"hybrid"``), built from one document per text (``ids`` their ids,
+    if given): ``embed_model`` embeds the dense side, ``sparse_fns`` the sparse one."""
+    from llama_index.core import Document, VectorStoreIndex
+    from qdrant_client import QdrantClient
+
+    store = _qdrant_hybrid_store(sparse_fns, client=QdrantClient(":memory:"))
+    named = ids if ids is not None else [None] * len(texts)
+    documents = [
+        Document(text=t) if i is None else Document(text=t, id_=i)
+        for t, i in zip(texts, named, strict=True)
+    ]
+    return VectorStoreIndex.from_documents(
+        documents, storage_context=_storage(store), embed_model=embed_model
+    )
+
+
+async def qdrant_hybrid_index_async(
+    embed_model: Any, sparse_fns: SparseFns, texts: list[str]
+) -> VectorStoreIndex:
+    """The async twin of :func:`qdrant_hybrid_index`: Qdrant through its async client, an
+    empty index filled by ``ainsert_nodes``."""
+    from llama_index.core import VectorStoreIndex
+    from llama_index.core.schema import TextNode
+    from qdrant_client import AsyncQdrantClient
+
+    store = _qdrant_hybrid_store(sparse_fns, aclient=AsyncQdrantClient(":memory:"))
+    index = VectorStoreIndex(nodes=[], storage_context=_storage(store), embed_model=embed_model)
+    await index.ainsert_nodes([TextNode(text=t) for t in texts])
+    return index
+
+
+def _qdrant_hybrid_store(sparse_fns: SparseFns, **connection: Any) -> QdrantVectorStore:
+    from llama_index.vector_stores.qdrant import QdrantVectorStore
+
+    doc_fn, query_fn = sparse_fns
+    return QdrantVectorStore(
+        "hybrid", **connection, enable_hybrid=True, sparse_doc_fn=doc_fn, sparse_query_fn=query_fn
+    )
+
+
+def _storage(store: QdrantVectorStore) -> StorageContext:
+    from llama_index.core import StorageContext
+
+    return StorageContext.from_defaults(vector_store=store)
 
 
 # --------------------------------------------------------------------------- the explorer
