@@ -29,10 +29,10 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import numpy as np
@@ -61,6 +61,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from llama_index.core import StorageContext, VectorStoreIndex
     from llama_index.vector_stores.qdrant import QdrantVectorStore
+
+T = TypeVar("T")
 
 #: The repository's root directory, its core package's folder and its benchmarks.
 REPO = Path(__file__).resolve().parents[2]
@@ -304,6 +306,16 @@ def texts(*values: str) -> list[dict[str, Any]]:
 def records(emu: Emulator, route: str, since: int = 0) -> list[RequestRecord]:
     """The emulator's log entries of ``route`` (``fgclip``/``viking``) after ``since``."""
     return [r for r in emu.log[since:] if r.route == route]
+
+
+async def logged_while(
+    emu: Emulator, route: str, call: Awaitable[T]
+) -> tuple[T, list[RequestRecord]]:
+    """Await ``call`` (a coroutine not yet started) and return its result with the log
+    entries of ``route`` that ``emu`` wrote meanwhile (others' earlier entries left out)."""
+    since = len(emu.log)
+    result = await call
+    return result, records(emu, route, since)
 
 
 def embed_requests(emu: Emulator, route: str) -> list[RequestRecord]:
