@@ -203,6 +203,13 @@ def mutation(draw: st.DrawFn, tree: Any) -> Any:
 REPLY_NAMES = ["fg-texts", "fg-boxes", "vk-bge-m3", "vk-hybrid"]
 
 
+def on_each_reply_shape(test: Callable[..., None]) -> Callable[..., None]:
+    """Run ``test(replies, name, data, status)`` for each genuine reply shape ``name``,
+    ``PER_SHAPE`` examples each, hypothesis drawing ``data`` and an HTTP ``status``."""
+    drawn = given(data=st.data(), status=STATUS)(test)
+    return pytest.mark.parametrize("name", REPLY_NAMES)(PER_SHAPE(drawn))
+
+
 def only_our_errors(name: str, status: int, content: bytes, rows: int) -> None:
     try:
         result = parse(name, status, content, rows)
@@ -213,9 +220,7 @@ def only_our_errors(name: str, status: int, content: bytes, rows: int) -> None:
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
-@pytest.mark.parametrize("name", REPLY_NAMES)
-@PER_SHAPE
-@given(data=st.data(), status=STATUS)
+@on_each_reply_shape
 def test_mutated_replies_raise_only_our_errors(
     replies: dict[str, tuple[Any, int]], name: str, data: st.DataObject, status: int
 ) -> None:
@@ -224,9 +229,7 @@ def test_mutated_replies_raise_only_our_errors(
     only_our_errors(name, status, orjson.dumps(mutated), rows)
 
 
-@pytest.mark.parametrize("name", REPLY_NAMES)
-@PER_SHAPE
-@given(data=st.data(), status=STATUS)
+@on_each_reply_shape
 def test_cut_or_garbled_replies_raise_only_our_errors(
     replies: dict[str, tuple[Any, int]], name: str, data: st.DataObject, status: int
 ) -> None:
