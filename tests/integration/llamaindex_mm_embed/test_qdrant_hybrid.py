@@ -70,7 +70,7 @@ def test_hybrid_index_asks_once_per_text(emulator: Emulator) -> None:
     )
     assert len(points) == len(FACTS)
     for point in points:
-        stored = point.vector[str(store.sparse_vector_name)]  # type: ignore[index]
+        stored = point.vector[str(store.sparse_vector_name)]
         node_text = _node_text(point.payload)
         want = reference.get_text_embedding(node_text)
         assert dict(zip(stored.indices, stored.values, strict=True)) == pytest.approx(want)

@@ -206,8 +206,9 @@ REPLY_NAMES = ["fg-texts", "fg-boxes", "vk-bge-m3", "vk-hybrid"]
 def on_each_reply_shape(test: Callable[..., None]) -> Callable[..., None]:
     """Run ``test(replies, name, data, status)`` for each genuine reply shape ``name``,
     ``PER_SHAPE`` examples each, hypothesis drawing ``data`` and an HTTP ``status``."""
-    drawn = given(data=st.data(), status=STATUS)(test)
-    return pytest.mark.parametrize("name", REPLY_NAMES)(PER_SHAPE(drawn))
+    drawn: Callable[..., None] = PER_SHAPE(given(data=st.data(), status=STATUS)(test))
+    per_shape: Callable[..., None] = pytest.mark.parametrize("name", REPLY_NAMES)(drawn)
+    return per_shape
 
 
 def only_our_errors(name: str, status: int, content: bytes, rows: int) -> None:
