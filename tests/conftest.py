@@ -25,22 +25,31 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
 
 
-@pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    """A fresh emulator per test (default config, free loopback port)."""
+def _running_emulator() -> Iterator[Emulator]:
+    """An emulator of the default config on a free loopback port, stopped after."""
     from mm_embed.emulator import Emulator
 
     with Emulator() as emu:
         yield emu
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    """A fresh emulator per test."""
+    yield from _running_emulator()
+
+
+@pytest.fixture(scope="module")
+def emu() -> Iterator[Emulator]:
+    """One emulator per test module: its tests may clear its log, not change its config.
+    A module that needs another config (faults, keys, latency) defines its own ``emu``."""
+    yield from _running_emulator()
 
 
 @pytest.fixture(scope="session")
 def emulator_session() -> Iterator[Emulator]:
     """One emulator for the whole session; do not change its state (faults, log)."""
-    from mm_embed.emulator import Emulator
-
-    with Emulator() as emu:
-        yield emu
+    yield from _running_emulator()
 
 
 @pytest.fixture

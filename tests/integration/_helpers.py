@@ -1,7 +1,7 @@
 """Helpers of the integration tree (``tests/integration``): raw requests to the emulator,
 small loopback servers and sockets, clients wired to an emulator, child processes, the
-Ray tests' corpora and checks, the framework tests' settings and corpus, the explorer
-process, and the benchmark scripts. Fixtures are in the conftest files.
+Ray tests' corpora and checks, the hybrid stores' checks, the framework tests' settings,
+corpus and LlamaIndex hybrid indexes, the explorer process, and the benchmark scripts. Fixtures are in the conftest files.
 
 The bulk tests share their command-line plumbing with ``benchmarks/bulk_resume.py``: it
 lives in ``benchmarks/_bulk_harness.py`` and is imported from there (the benchmarks
@@ -29,14 +29,15 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import numpy as np
 import orjson
+import pytest
 from PIL import Image
 
 from mm_embed import (
@@ -49,13 +50,19 @@ from mm_embed import (
 from mm_embed.budgets import Budget, LocalBudget, Quota
 from mm_embed.config import EnvVar
 from mm_embed.emulator import Emulator, RequestRecord, sample_png
+from mm_embed.hybrid import fuse
 from mm_embed.retry import RetryPolicy
+from mm_embed.samples import SampleQuery
 from mm_embed.signing import format_x_date, sign
 from mm_embed.transport import TransportStats
 from tests.unit._helpers import FakeClock, noisy_png
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from llama_index.core import StorageContext, VectorStoreIndex
+    from llama_index.vector_stores.qdrant import QdrantVectorStore
+
+T = TypeVar("T")
 
 #: The repository's root directory, its core package's folder and its benchmarks.
 REPO = Path(__file__).resolve().parents[2]
@@ -201,24 +208,17 @@ def fg_error(emu: Emulator, body: Any, *, status: int = 200, code: int = 400) ->
     return payload["context"]["message"]  # type: ignore[no-any-return]
 
 
+def fg_body(input_type: str, **fields: Any) -> dict[str, Any]:
+    """An FG-CLIP request body of ``input_type`` asking for float vectors, plus ``fields``."""
+    return {"model": "fg-clip", "input_type": input_type, "embedding_types": ["float"], **fields}
+
+
 def text_body(texts: list[str], **extra: Any) -> dict[str, Any]:
-    return {
-        "model": "fg-clip",
-        "input_type": "text",
-        "embedding_types": ["float"],
-        "texts": texts,
-        **extra,
-    }
+    return fg_body("text", texts=texts, **extra)
 
 
 def image_body(images: list[str], **extra: Any) -> dict[str, Any]:
-    return {
-        "model": "fg-clip",
-        "input_type": "image",
-        "embedding_types": ["float"],
-        "images": images,
-        **extra,
-    }
+    return fg_body("image", images=images, **extra)
 
 
 def signed_headers(
@@ -306,6 +306,16 @@ def texts(*values: str) -> list[dict[str, Any]]:
 def records(emu: Emulator, route: str, since: int = 0) -> list[RequestRecord]:
     """The emulator's log entries of ``route`` (``fgclip``/``viking``) after ``since``."""
     return [r for r in emu.log[since:] if r.route == route]
+
+
+async def logged_while(
+    emu: Emulator, route: str, call: Awaitable[T]
+) -> tuple[T, list[RequestRecord]]:
+    """Await ``call`` (a coroutine not yet started) and return its result with the log
+    entries of ``route`` that ``emu`` wrote meanwhile (others' earlier entries left out)."""
+    since = len(emu.log)
+    result = await call
+    return result, records(emu, route, since)
 
 
 def embed_requests(emu: Emulator, route: str) -> list[RequestRecord]:
@@ -838,6 +848,25 @@ def actor_handle(actor_id: str) -> Any:
     return worker.core_worker.get_actor_handle(ActorID.from_hex(actor_id))
 
 
+# --------------------------------------------------------------------------- hybrid stores
+
+
+def assert_server_rrf_equals_fuse(store: Any, queries: Sequence[SampleQuery], rel: float) -> None:
+    """For each query, the store's own RRF over its dense and sparse candidates (top 10)
+    gives the scores ``fuse`` (k=60) gives over the same two rankings (top 40 each), to
+    ``rel``. Equal scores are common and each database orders them its own way, so the
+    reference keeps the database's order (score = -position)."""
+    for query in queries:
+        server = store.search(query.text, top_k=10)
+        lists = [store.search(query.text, top_k=40, mode=m) for m in ("dense", "sparse")]
+        ref = dict(fuse([[(h.id, -i) for i, h in enumerate(hits)] for hits in lists], k=60))
+        assert {h.id: h.score for h in server} == pytest.approx(
+            {h.id: ref[h.id] for h in server}, rel=rel
+        ), query.id
+        top = sorted(ref.values(), reverse=True)[:10]
+        assert sorted((h.score for h in server), reverse=True) == pytest.approx(top, rel=rel)
+
+
 # --------------------------------------------------------------------------- frameworks
 
 
@@ -875,6 +904,61 @@ QUERIES = [
 def synthetic(n: int) -> list[str]:
     """``n`` distinct texts, each with its own rare words."""
     return [f"Entry {i} records specimen code{i}x and label tag{i * 7}y." for i in range(n)]
+
+
+#: A LlamaIndex store's sparse functions, ``(doc_fn, query_fn)``: as ``viking_hybrid_fns``
+#: or ``qdrant_sparse_fns`` give them.
+SparseFns = tuple[Callable[..., Any], Callable[..., Any]]
+
+
+def qdrant_hybrid_index(
+    embed_model: Any, sparse_fns: SparseFns, texts: list[str], ids: list[str] | None = None
+) -> VectorStoreIndex:
+    """A LlamaIndex index over its own Qdrant store in hybrid mode (a fresh in-memory
+    Qdrant, collection ``"hybrid"``), built from one document per text (``ids`` their ids,
+    if given): ``embed_model`` embeds the dense side, ``sparse_fns`` the sparse one."""
+    from llama_index.core import Document, VectorStoreIndex
+    from qdrant_client import QdrantClient
+
+    store = _qdrant_hybrid_store(sparse_fns, client=QdrantClient(":memory:"))
+    named = ids if ids is not None else [None] * len(texts)
+    documents = [
+        Document(text=t) if i is None else Document(text=t, id_=i)
+        for t, i in zip(texts, named, strict=True)
+    ]
+    return VectorStoreIndex.from_documents(
+        documents, storage_context=_storage(store), embed_model=embed_model
+    )
+
+
+async def qdrant_hybrid_index_async(
+    embed_model: Any, sparse_fns: SparseFns, texts: list[str]
+) -> VectorStoreIndex:
+    """The async twin of :func:`qdrant_hybrid_index`: Qdrant through its async client, an
+    empty index filled by ``ainsert_nodes``."""
+    from llama_index.core import VectorStoreIndex
+    from llama_index.core.schema import TextNode
+    from qdrant_client import AsyncQdrantClient
+
+    store = _qdrant_hybrid_store(sparse_fns, aclient=AsyncQdrantClient(":memory:"))
+    index = VectorStoreIndex(nodes=[], storage_context=_storage(store), embed_model=embed_model)
+    await index.ainsert_nodes([TextNode(text=t) for t in texts])
+    return index
+
+
+def _qdrant_hybrid_store(sparse_fns: SparseFns, **connection: Any) -> QdrantVectorStore:
+    from llama_index.vector_stores.qdrant import QdrantVectorStore
+
+    doc_fn, query_fn = sparse_fns
+    return QdrantVectorStore(
+        "hybrid", **connection, enable_hybrid=True, sparse_doc_fn=doc_fn, sparse_query_fn=query_fn
+    )
+
+
+def _storage(store: QdrantVectorStore) -> StorageContext:
+    from llama_index.core import StorageContext
+
+    return StorageContext.from_defaults(vector_store=store)
 
 
 # --------------------------------------------------------------------------- the explorer

@@ -1,5 +1,5 @@
-"""Fixtures of the integration tree: a real redis-server, a headless browser, and clean
-or emulator-pointed provider environments.
+"""Fixtures of the integration tree: a real redis-server, a headless browser, a Viking
+client on the module's emulator, and clean or emulator-pointed provider environments.
 The emulator fixtures are in ``tests/conftest.py``; helpers in ``_helpers.py``."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from mm_embed import VikingClient
 from mm_embed.config import EnvVar
 from mm_embed.explore.browser import chromium, new_page
 from tests.integration._helpers import (
@@ -43,6 +44,16 @@ def redis_url(redis_server: str) -> str:
     finally:
         client.close()
     return redis_server
+
+
+@pytest.fixture(scope="module")
+def viking(emu: Emulator) -> Iterator[VikingClient]:
+    """A blocking ``VikingClient`` (AK/SK) on the module's emulator, for the module.
+    (The LangChain tests' conftest has its own ``viking``: an embeddings adapter.)"""
+    with VikingClient(
+        access_key=emu.access_key, secret_key=emu.secret_key, base_url=emu.url
+    ) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """Helpers of the unit tree (``tests/unit``): fake providers behind
-``httpx.MockTransport``, images made in memory, a fake clock. Its fixtures are in
+``httpx.MockTransport``, images made in memory, a fake clock, a strategy of JSON
+documents for property tests. Its fixtures are in
 ``tests/unit/conftest.py``.
 
 The fakes speak each wire protocol with correctly shaped bodies and deterministic vectors
@@ -26,6 +27,7 @@ from typing import Any
 
 import httpx
 import orjson
+from hypothesis import strategies as st
 from PIL import Image
 
 from mm_embed import VIKING_MODELS, AsyncFGClipClient, AsyncVikingClient, FGClipClient, VikingClient
@@ -102,6 +104,20 @@ def json_response(
     status: int, payload: Any, headers: dict[str, str] | None = None
 ) -> httpx.Response:
     return httpx.Response(status, content=orjson.dumps(payload), headers=headers)
+
+
+#: Any small JSON document: what a broken provider might send where a reply field goes.
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
 
 
 # --------------------------------------------------------------------------- fakes

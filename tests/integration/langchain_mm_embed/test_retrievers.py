@@ -146,14 +146,6 @@ class TestHybridRetrieverStandard(RetrieversIntegrationTests):
 # ---------------------------------------------------------------- with the emulator
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Any]:
-    from mm_embed.emulator import Emulator
-
-    with Emulator() as emulator:
-        yield emulator
-
-
 def viking_kwargs(emu: Any) -> dict[str, Any]:
     return {"access_key": emu.access_key, "secret_key": emu.secret_key, "base_url": emu.url}
 

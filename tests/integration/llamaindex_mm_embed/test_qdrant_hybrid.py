@@ -5,12 +5,10 @@ query engines and retrievers, and QueryFusionRetriever over dense and sparse ret
 from __future__ import annotations
 
 import pytest
-from llama_index.core import Document, StorageContext, VectorStoreIndex
+from llama_index.core import VectorStoreIndex
 from llama_index.core.llms import MockLLM
 from llama_index.core.retrievers import QueryFusionRetriever
-from llama_index.core.schema import TextNode
 from llama_index.vector_stores.qdrant import QdrantVectorStore
-from qdrant_client import AsyncQdrantClient, QdrantClient
 
 from llamaindex_mm_embed import (
     VikingEmbedding,
@@ -20,7 +18,14 @@ from llamaindex_mm_embed import (
 )
 from mm_embed import ConfigurationError
 from mm_embed.emulator import Emulator
-from tests.integration._helpers import FACTS, QUERIES, embed_requests, viking_kwargs
+from tests.integration._helpers import (
+    FACTS,
+    QUERIES,
+    embed_requests,
+    qdrant_hybrid_index,
+    qdrant_hybrid_index_async,
+    viking_kwargs,
+)
 
 MODEL = "doubao-embedding-and-m3"
 
@@ -37,62 +42,38 @@ def items(emu: Emulator) -> list[str]:
     return [h for r in embed_requests(emu, "viking") for h in r.item_hashes]
 
 
-def hybrid_index(emu: Emulator) -> tuple[VectorStoreIndex, QdrantClient, VikingEmbedding]:
+def hybrid_index(emu: Emulator) -> tuple[VectorStoreIndex, VikingEmbedding]:
+    """The facts in a hybrid Qdrant store, dense and sparse from one paired model."""
     dense = dense_model(emu)
-    doc_fn, query_fn = viking_hybrid_fns(dense)
-    client = QdrantClient(":memory:")
-    store = QdrantVectorStore(
-        "facts", client=client, enable_hybrid=True, sparse_doc_fn=doc_fn, sparse_query_fn=query_fn
-    )
-    index = VectorStoreIndex.from_documents(
-        [Document(text=t) for t in FACTS.values()],
-        storage_context=StorageContext.from_defaults(vector_store=store),
-        embed_model=dense,
-    )
-    return index, client, dense
+    return qdrant_hybrid_index(dense, viking_hybrid_fns(dense), list(FACTS.values())), dense
 
 
 async def async_hybrid_index(emu: Emulator) -> tuple[VectorStoreIndex, VikingEmbedding]:
-    """The async twin of :func:`hybrid_index`: an empty index filled by ``ainsert_nodes``."""
+    """The async twin of :func:`hybrid_index`."""
     dense = dense_model(emu)
-    doc_fn, query_fn = viking_hybrid_fns(dense)
-    store = QdrantVectorStore(
-        "facts",
-        aclient=AsyncQdrantClient(":memory:"),
-        enable_hybrid=True,
-        sparse_doc_fn=doc_fn,
-        sparse_query_fn=query_fn,
-    )
-    index = VectorStoreIndex(
-        nodes=[],
-        storage_context=StorageContext.from_defaults(vector_store=store),
-        embed_model=dense,
-    )
-    await index.ainsert_nodes([TextNode(text=t) for t in FACTS.values()])
+    index = await qdrant_hybrid_index_async(dense, viking_hybrid_fns(dense), list(FACTS.values()))
     return index, dense
 
 
 def test_hybrid_index_asks_once_per_text(emulator: Emulator) -> None:
-    index, client, _ = hybrid_index(emulator)
+    index, _ = hybrid_index(emulator)
     embedded = items(emulator)
     assert len(embedded) == len(FACTS) == len(set(embedded))
     assert len(embed_requests(emulator, "viking")) == 1
 
     # The sparse halves reached the right points: compare with an unpaired sparse model.
     reference = VikingSparseEmbedding(**viking_kwargs(emulator), model_name=MODEL)
-    points, _ = client.scroll("facts", limit=100, with_vectors=True, with_payload=True)
+    store = index.vector_store
+    assert isinstance(store, QdrantVectorStore)
+    points, _ = store.client.scroll(
+        store.collection_name, limit=100, with_vectors=True, with_payload=True
+    )
     assert len(points) == len(FACTS)
     for point in points:
-        stored = point.vector[store_sparse_name(index)]  # type: ignore[index]
+        stored = point.vector[str(store.sparse_vector_name)]
         node_text = _node_text(point.payload)
         want = reference.get_text_embedding(node_text)
         assert dict(zip(stored.indices, stored.values, strict=True)) == pytest.approx(want)
-
-
-def store_sparse_name(index: VectorStoreIndex) -> str:
-    store = index.vector_store
-    assert isinstance(store, QdrantVectorStore)
-    return str(store.sparse_vector_name)
 
 
 def _node_text(payload: dict[str, object] | None) -> str:
@@ -104,7 +85,7 @@ def _node_text(payload: dict[str, object] | None) -> str:
 
 
 def test_hybrid_sync_query_engine_and_retriever(emulator: Emulator) -> None:
-    index, _, _ = hybrid_index(emulator)
+    index, _ = hybrid_index(emulator)
     emulator.clear_log()
     engine = index.as_query_engine(
         llm=MockLLM(), vector_store_query_mode="hybrid", similarity_top_k=3, sparse_top_k=5
@@ -144,19 +125,7 @@ def test_sparse_only_model_in_a_hybrid_store(emulator: Emulator) -> None:
     # Dense and sparse from different models: qdrant_sparse_fns, no pairing.
     dense = VikingEmbedding(**viking_kwargs(emulator), model_name="doubao-embedding", dimension=512)
     sparse = VikingSparseEmbedding(**viking_kwargs(emulator), model_name="bge-m3")
-    doc_fn, query_fn = qdrant_sparse_fns(sparse)
-    store = QdrantVectorStore(
-        "facts",
-        client=QdrantClient(":memory:"),
-        enable_hybrid=True,
-        sparse_doc_fn=doc_fn,
-        sparse_query_fn=query_fn,
-    )
-    index = VectorStoreIndex.from_documents(
-        [Document(text=t) for t in FACTS.values()],
-        storage_context=StorageContext.from_defaults(vector_store=store),
-        embed_model=dense,
-    )
+    index = qdrant_hybrid_index(dense, qdrant_sparse_fns(sparse), list(FACTS.values()))
     assert len(items(emulator)) == 2 * len(FACTS)  # one dense and one sparse call per text
     retriever = index.as_retriever(vector_store_query_mode="sparse", sparse_top_k=2)
     for query, key in QUERIES:
@@ -164,7 +133,7 @@ def test_sparse_only_model_in_a_hybrid_store(emulator: Emulator) -> None:
 
 
 def test_query_fusion_over_dense_and_sparse(emulator: Emulator) -> None:
-    index, _, _ = hybrid_index(emulator)
+    index, _ = hybrid_index(emulator)
     emulator.clear_log()
     dense_retriever = index.as_retriever(similarity_top_k=3)
     sparse_retriever = index.as_retriever(vector_store_query_mode="sparse", sparse_top_k=3)

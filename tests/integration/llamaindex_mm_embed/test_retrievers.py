@@ -3,19 +3,16 @@ store retriever over Qdrant local mode and milvus-lite, with the emulator."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from llama_index.core import Document, StorageContext, VectorStoreIndex
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.llms import MockLLM
 from llama_index.core.retrievers import QueryFusionRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
-from llama_index.vector_stores.qdrant import QdrantVectorStore
 from pymilvus import MilvusClient
-from qdrant_client import AsyncQdrantClient, QdrantClient
+from qdrant_client import QdrantClient
 
 from llamaindex_mm_embed import VikingEmbedding, viking_hybrid_fns
 from llamaindex_mm_embed.retrievers import HybridStoreNodeRetriever, WeightedFusionRetriever
@@ -23,6 +20,11 @@ from mm_embed import VikingClient
 from mm_embed.errors import InputError
 from mm_embed.hybrid import MilvusHybrid, QdrantHybrid, fuse
 from mm_embed.samples import load_corpus, load_queries
+from tests.integration._helpers import (
+    qdrant_hybrid_index,
+    qdrant_hybrid_index_async,
+    viking_kwargs,
+)
 
 CORPUS = load_corpus()
 TEXTS = [d.text for d in CORPUS]
@@ -131,20 +133,6 @@ def test_bad_configuration(kwargs: dict[str, Any], fragment: str) -> None:
 # ---------------------------------------------------------------- with the emulator
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Any]:
-    from mm_embed.emulator import Emulator
-
-    with Emulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture(scope="module")
-def viking(emu: Any) -> Iterator[VikingClient]:
-    with VikingClient(access_key=emu.access_key, secret_key=emu.secret_key, base_url=emu.url) as c:
-        yield c
-
-
 def embedded(emu: Any) -> list[Any]:
     return [r for r in emu.log if r.embedded]
 
@@ -152,23 +140,9 @@ def embedded(emu: Any) -> list[Any]:
 def test_fusing_llamaindex_qdrant_dense_and_sparse_retrievers(emu: Any) -> None:
     """LlamaIndex's own Qdrant store (hybrid, paired Viking functions) queried dense and
     sparse separately and fused with weights: one request per text and per query."""
-    dense = VikingEmbedding(
-        access_key=emu.access_key, secret_key=emu.secret_key, base_url=emu.url, model_name="bge-m3"
-    )
-    doc_fn, query_fn = viking_hybrid_fns(dense)
-    store = QdrantVectorStore(
-        "li",
-        client=QdrantClient(":memory:"),
-        enable_hybrid=True,
-        sparse_doc_fn=doc_fn,
-        sparse_query_fn=query_fn,
-    )
+    dense = VikingEmbedding(**viking_kwargs(emu), model_name="bge-m3")
     emu.clear_log()
-    index = VectorStoreIndex.from_documents(
-        [Document(text=t, id_=i) for t, i in zip(TEXTS, IDS, strict=True)],
-        storage_context=StorageContext.from_defaults(vector_store=store),
-        embed_model=dense,
-    )
+    index = qdrant_hybrid_index(dense, viking_hybrid_fns(dense), TEXTS, IDS)
     assert sum(r.items for r in embedded(emu)) == 52
     dense_r = index.as_retriever(similarity_top_k=10)
     sparse_r = index.as_retriever(
@@ -194,23 +168,8 @@ async def test_async_fusion_of_dense_and_sparse_sends_one_request_per_new_query(
     concurrently: the dense one embeds the query in a task while the store calls its
     sparse function synchronously on the loop's thread. With paired Viking models the
     two share one request per new query (they used to send one each)."""
-    dense = VikingEmbedding(
-        access_key=emu.access_key, secret_key=emu.secret_key, base_url=emu.url, model_name="bge-m3"
-    )
-    doc_fn, query_fn = viking_hybrid_fns(dense)
-    store = QdrantVectorStore(
-        "li_async",
-        aclient=AsyncQdrantClient(":memory:"),
-        enable_hybrid=True,
-        sparse_doc_fn=doc_fn,
-        sparse_query_fn=query_fn,
-    )
-    index = VectorStoreIndex(
-        nodes=[],
-        storage_context=StorageContext.from_defaults(vector_store=store),
-        embed_model=dense,
-    )
-    await index.ainsert_nodes([TextNode(text=t) for t in TEXTS])
+    dense = VikingEmbedding(**viking_kwargs(emu), model_name="bge-m3")
+    index = await qdrant_hybrid_index_async(dense, viking_hybrid_fns(dense), TEXTS)
     dense_r = index.as_retriever(similarity_top_k=10)
     sparse_r = index.as_retriever(vector_store_query_mode="sparse", sparse_top_k=10)
     ours = WeightedFusionRetriever([dense_r, sparse_r], top_k=5)

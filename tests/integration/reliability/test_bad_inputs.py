@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import math
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +73,17 @@ def boxes(*per_image: Any) -> Callable[[Env], Any]:
     return fg_images([IMG] * len(per_image), boxes=list(per_image))
 
 
+def lone_fg_image(case_id: str, image: Any, *expect: str) -> Case:
+    """FG-CLIP refuses ``image``, sent alone: the message names ``images[0]`` and ``expect``."""
+    return Case(case_id, fg_images([image]), ("images[0]", *expect), index=0)
+
+
+def lone_vk_input(case_id: str, item: Any, *expect: str, model: str = VISION) -> Case:
+    """Viking's ``model`` refuses ``item``, sent alone: the message names ``inputs[0]`` and
+    ``expect``."""
+    return Case(case_id, vk([item], model=model), ("inputs[0]", *expect), index=0)
+
+
 V250615 = {"model": VISION, "model_version": "250615"}
 TRUNCATED_PNG = IMG[: len(IMG) // 2]
 
@@ -112,63 +123,27 @@ CASES = [
         ("images[1]", "unsupported image type int"),
         index=1,
     ),
-    Case(
-        "fg-image-not-image",
-        fg_images([b"hello, not an image"]),
-        ("images[0]", "not a readable image"),
-        index=0,
-    ),
+    lone_fg_image("fg-image-not-image", b"hello, not an image", "not a readable image"),
     Case("fg-image-empty-bytes", fg_images([IMG, b""]), ("images[1]", "empty (0 bytes)"), index=1),
-    Case("fg-image-truncated-png", fg_images([TRUNCATED_PNG]), ("images[0]", "truncated"), index=0),
+    lone_fg_image("fg-image-truncated-png", TRUNCATED_PNG, "truncated"),
     Case(
         "fg-image-bad-base64",
         fg_images([IMG, "data:image/png;base64,@@not base64@@"]),
         ("images[1]", "invalid base64"),
         index=1,
     ),
-    Case(
+    lone_fg_image(
         "fg-image-data-uri-not-image",
-        fg_images(["data:text/plain;base64,aGVsbG8="]),
-        ("images[0]", "data:image/<format>;base64"),
-        index=0,
+        "data:text/plain;base64,aGVsbG8=",
+        "data:image/<format>;base64",
     ),
-    Case(
-        "fg-image-ip-host",
-        fg_images(["http://127.0.0.1/cat.png"]),
-        ("images[0]", "IP address"),
-        index=0,
-    ),
-    Case(
-        "fg-image-ipv6-host",
-        fg_images(["http://[::1]/cat.png"]),
-        ("images[0]", "IP address"),
-        index=0,
-    ),
-    Case(
-        "fg-image-ftp",
-        fg_images(["ftp://example.com/cat.png"]),
-        ("images[0]", "unsupported URL scheme 'ftp'"),
-        index=0,
-    ),
-    Case(
-        "fg-image-file-scheme",
-        fg_images(["file:///etc/passwd"]),
-        ("images[0]", "unsupported URL scheme 'file'"),
-        index=0,
-    ),
-    Case(
-        "fg-image-gif-url",
-        fg_images(["https://example.com/cat.gif"]),
-        ("images[0]", "jpg|jpeg|png|bmp"),
-        index=0,
-    ),
-    Case("fg-image-tos", fg_images(["tos://bucket/cat.png"]), ("images[0]", "tos://"), index=0),
-    Case(
-        "fg-image-missing-file",
-        fg_images(["/nonexistent/dir/cat.png"]),
-        ("images[0]", "file not found"),
-        index=0,
-    ),
+    lone_fg_image("fg-image-ip-host", "http://127.0.0.1/cat.png", "IP address"),
+    lone_fg_image("fg-image-ipv6-host", "http://[::1]/cat.png", "IP address"),
+    lone_fg_image("fg-image-ftp", "ftp://example.com/cat.png", "unsupported URL scheme 'ftp'"),
+    lone_fg_image("fg-image-file-scheme", "file:///etc/passwd", "unsupported URL scheme 'file'"),
+    lone_fg_image("fg-image-gif-url", "https://example.com/cat.gif", "jpg|jpeg|png|bmp"),
+    lone_fg_image("fg-image-tos", "tos://bucket/cat.png", "tos://"),
+    lone_fg_image("fg-image-missing-file", "/nonexistent/dir/cat.png", "file not found"),
     # ---------------------------------------------------------------- FG-CLIP boxes
     Case(
         "fg-box-nan",
@@ -216,60 +191,34 @@ CASES = [
         ("inputs[1]", "does not take 'image'", "text"),
         index=1,
     ),
-    Case(
+    lone_vk_input(
         "vk-text-image-on-text-model",
-        vk([TextImageItem("a", IMG)], model="doubao-embedding"),
-        ("inputs[0]", "'text-image'"),
-        index=0,
+        TextImageItem("a", IMG),
+        "'text-image'",
+        model="doubao-embedding",
     ),
-    Case(
-        "vk-full-modal-on-241215",
-        vk([FullModalItem(["a"])], model=VISION),
-        ("inputs[0]", "version 241215", "'full_modal_seq'"),
-        index=0,
+    lone_vk_input(
+        "vk-full-modal-on-241215", FullModalItem(["a"]), "version 241215", "'full_modal_seq'"
     ),
-    Case(
+    lone_vk_input(
         "vk-http-image-on-visualized",
-        vk([ImageItem("https://example.com/a.png")], model="bge-visualized-m3"),
-        ("inputs[0]", "http(s) media"),
-        index=0,
+        ImageItem("https://example.com/a.png"),
+        "http(s) media",
+        model="bge-visualized-m3",
     ),
-    Case(
-        "vk-image-bad-base64",
-        vk([ImageItem("base64://!!!")], model=VISION),
-        ("inputs[0]", "invalid base64"),
-        index=0,
-    ),
+    lone_vk_input("vk-image-bad-base64", ImageItem("base64://!!!"), "invalid base64"),
     Case(
         "vk-image-truncated",
         vk(["a", ImageItem(TRUNCATED_PNG)], model=VISION),
         ("inputs[1]", "truncated"),
         index=1,
     ),
-    Case(
-        "vk-image-not-image",
-        vk([ImageItem(b"GIF89a-not-really")], model=VISION),
-        ("inputs[0]", "not a readable image"),
-        index=0,
+    lone_vk_input("vk-image-not-image", ImageItem(b"GIF89a-not-really"), "not a readable image"),
+    lone_vk_input(
+        "vk-image-ftp", ImageItem("ftp://example.com/a.png"), "unsupported URL scheme 'ftp'"
     ),
-    Case(
-        "vk-image-ftp",
-        vk([ImageItem("ftp://example.com/a.png")], model=VISION),
-        ("inputs[0]", "unsupported URL scheme 'ftp'"),
-        index=0,
-    ),
-    Case(
-        "vk-tos-no-key",
-        vk([ImageItem("tos://bucket")], model=VISION),
-        ("inputs[0]", "tos://{bucket}/{key}"),
-        index=0,
-    ),
-    Case(
-        "vk-text-image-empty-text",
-        vk([TextImageItem("  ", IMG)], model=VISION),
-        ("inputs[0]", "empty"),
-        index=0,
-    ),
+    lone_vk_input("vk-tos-no-key", ImageItem("tos://bucket"), "tos://{bucket}/{key}"),
+    lone_vk_input("vk-text-image-empty-text", TextImageItem("  ", IMG), "empty"),
     Case("vk-dimension", vk(["a"], dimension=777), ("dimension", "777", "1024")),
     Case(
         "vk-dimension-bool",
@@ -365,12 +314,6 @@ def test_the_table_is_big_enough() -> None:
     assert len({c.id for c in CASES}) == len(CASES)
     assert sum(c.id.startswith("fg-") for c in CASES) >= 20
     assert sum(c.id.startswith("vk-") for c in CASES) >= 20
-
-
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
-    with Emulator() as running:
-        yield running
 
 
 # One loop for the module, so each flavour's clients are built once (not per row).

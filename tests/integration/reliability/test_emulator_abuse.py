@@ -158,12 +158,6 @@ def serves_normally(emu: Emulator) -> None:
 
 
 @pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
-    with Emulator() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def http() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=TIMEOUT) as client:
         yield client

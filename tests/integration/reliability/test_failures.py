@@ -14,7 +14,7 @@ The recipe these tests prove (also in README.md, "Reliability and security")::
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -50,22 +50,32 @@ def reference(emu: Emulator) -> dict[str, EmbeddingResult]:
         return {"fgclip": fg.embed_texts(TEXTS), "viking": vk.embed(TEXTS, model="bge-m3")}
 
 
+NewCaller = Callable[..., Caller]
+
+
 @pytest.fixture
-async def callers() -> AsyncIterator[list[Caller]]:
-    """Clients made by a test, closed after it."""
+async def new_caller(emu: Emulator, asynchronous: bool) -> AsyncIterator[NewCaller]:
+    """``new_caller(route, **options)``: a client of the test's flavour (``asynchronous``,
+    from its parametrization) on the module's emulator, in batches of ``BATCH`` unless
+    told; closed after the test."""
     made: list[Caller] = []
-    yield made
+
+    def make(route: str, **options: Any) -> Caller:
+        options.setdefault("max_batch_size", BATCH)
+        caller = Caller(emu, route, asynchronous, **options)
+        made.append(caller)
+        return caller
+
+    yield make
     for caller in made:
         await caller.close()
 
 
-def new_caller(
-    made: list[Caller], emu: Emulator, route: str, asynchronous: bool, **options: Any
-) -> Caller:
-    options.setdefault("max_batch_size", BATCH)
-    caller = Caller(emu, route, asynchronous, **options)
-    made.append(caller)
-    return caller
+def texts_with_too_long(index: int) -> list[str]:
+    """:data:`TEXTS` with the one at ``index`` over FG-CLIP's token limit."""
+    texts = list(TEXTS)
+    texts[index] = HUGE
+    return texts
 
 
 def subset(result: EmbeddingResult, indices: list[int]) -> EmbeddingResult:
@@ -98,15 +108,11 @@ ROUTES = pytest.mark.parametrize("route", ["fgclip", "viking"])
 
 @FLAVOURS
 async def test_bad_request_names_the_batch_and_keeps_the_rest(
-    emu: Emulator,
-    reference: dict[str, EmbeddingResult],
-    callers: list[Caller],
-    asynchronous: bool,
+    emu: Emulator, reference: dict[str, EmbeddingResult], new_caller: NewCaller
 ) -> None:
-    texts = list(TEXTS)
-    texts[23] = HUGE
+    texts = texts_with_too_long(23)
     emu.clear_log()
-    caller = new_caller(callers, emu, "fgclip", asynchronous, max_concurrency=1)
+    caller = new_caller("fgclip", max_concurrency=1)
     with pytest.raises(BadRequestError) as caught:
         await caller.embed(texts)
     error = caught.value
@@ -128,15 +134,11 @@ async def test_bad_request_names_the_batch_and_keeps_the_rest(
 
 @FLAVOURS
 async def test_failure_with_calls_in_flight_loses_nothing(
-    emu: Emulator,
-    reference: dict[str, EmbeddingResult],
-    callers: list[Caller],
-    asynchronous: bool,
+    reference: dict[str, EmbeddingResult], new_caller: NewCaller
 ) -> None:
     """Four workers: the calls in flight when one fails still land in partial_result."""
-    texts = list(TEXTS)
-    texts[12] = HUGE
-    caller = new_caller(callers, emu, "fgclip", asynchronous, max_concurrency=4, max_batch_size=5)
+    texts = texts_with_too_long(12)
+    caller = new_caller("fgclip", max_concurrency=4, max_batch_size=5)
     with pytest.raises(BadRequestError) as caught:
         await caller.embed(texts)
     error = caught.value
@@ -148,11 +150,11 @@ async def test_failure_with_calls_in_flight_loses_nothing(
 @FLAVOURS
 @ROUTES
 async def test_authentication_error_is_not_retried(
-    emu: Emulator, callers: list[Caller], route: str, asynchronous: bool
+    emu: Emulator, new_caller: NewCaller, route: str
 ) -> None:
     emu.clear_log()
     wrong = {"api_key": "not-the-key"} if route == "fgclip" else {"secret_key": "not-the-secret"}
-    caller = new_caller(callers, emu, route, asynchronous, max_concurrency=1, **wrong)
+    caller = new_caller(route, max_concurrency=1, **wrong)
     with pytest.raises(AuthenticationError) as caught:
         await caller.embed(TEXTS)
     error = caught.value
@@ -166,13 +168,9 @@ async def test_authentication_error_is_not_retried(
 
 @FLAVOURS
 @ROUTES
-async def test_not_found_is_not_retried(
-    emu: Emulator, callers: list[Caller], route: str, asynchronous: bool
-) -> None:
+async def test_not_found_is_not_retried(emu: Emulator, new_caller: NewCaller, route: str) -> None:
     """A wrong base URL path: HTTP 404 with a body that is not the provider's JSON."""
-    caller = new_caller(
-        callers, emu, route, asynchronous, max_concurrency=2, base_url=emu.url + "/no/such/prefix"
-    )
+    caller = new_caller(route, max_concurrency=2, base_url=emu.url + "/no/such/prefix")
     with pytest.raises(NotFoundError) as caught:
         await caller.embed(TEXTS[:25])
     error = caught.value
@@ -190,15 +188,14 @@ async def test_not_found_is_not_retried(
 async def test_retries_exhausted_then_resume(
     emu: Emulator,
     reference: dict[str, EmbeddingResult],
-    callers: list[Caller],
+    new_caller: NewCaller,
     route: str,
-    asynchronous: bool,
     fault: str,
     raised: type[MMEmbedError],
 ) -> None:
     emu.clear_log()
     texts = TEXTS[:30]
-    caller = new_caller(callers, emu, route, asynchronous, max_concurrency=1)
+    caller = new_caller(route, max_concurrency=1)
     caller.client.transport.retry = RetryPolicy(max_retries=2, initial_delay=0.01, max_delay=0.02)
     # Batch 0 passes; batch 1 faults on its first try and on both retries.
     emu.queue_faults("none", fault, fault, fault)

@@ -71,12 +71,6 @@ STATUS = st.sampled_from([200, 201, 204, 302, 400, 401, 403, 404, 408, 418, 429,
 # ------------------------------------------------------------------ genuine replies
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
-    with Emulator() as running:
-        yield running
-
-
 FG_TYPES = ["float", "int8", "uint8"]
 
 
@@ -209,6 +203,14 @@ def mutation(draw: st.DrawFn, tree: Any) -> Any:
 REPLY_NAMES = ["fg-texts", "fg-boxes", "vk-bge-m3", "vk-hybrid"]
 
 
+def on_each_reply_shape(test: Callable[..., None]) -> Callable[..., None]:
+    """Run ``test(replies, name, data, status)`` for each genuine reply shape ``name``,
+    ``PER_SHAPE`` examples each, hypothesis drawing ``data`` and an HTTP ``status``."""
+    drawn: Callable[..., None] = PER_SHAPE(given(data=st.data(), status=STATUS)(test))
+    per_shape: Callable[..., None] = pytest.mark.parametrize("name", REPLY_NAMES)(drawn)
+    return per_shape
+
+
 def only_our_errors(name: str, status: int, content: bytes, rows: int) -> None:
     try:
         result = parse(name, status, content, rows)
@@ -219,9 +221,7 @@ def only_our_errors(name: str, status: int, content: bytes, rows: int) -> None:
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
-@pytest.mark.parametrize("name", REPLY_NAMES)
-@PER_SHAPE
-@given(data=st.data(), status=STATUS)
+@on_each_reply_shape
 def test_mutated_replies_raise_only_our_errors(
     replies: dict[str, tuple[Any, int]], name: str, data: st.DataObject, status: int
 ) -> None:
@@ -230,9 +230,7 @@ def test_mutated_replies_raise_only_our_errors(
     only_our_errors(name, status, orjson.dumps(mutated), rows)
 
 
-@pytest.mark.parametrize("name", REPLY_NAMES)
-@PER_SHAPE
-@given(data=st.data(), status=STATUS)
+@on_each_reply_shape
 def test_cut_or_garbled_replies_raise_only_our_errors(
     replies: dict[str, tuple[Any, int]], name: str, data: st.DataObject, status: int
 ) -> None:

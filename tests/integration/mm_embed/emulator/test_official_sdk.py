@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 
 from mm_embed.emulator import Emulator
 
 viking_db = pytest.importorskip("volcengine.viking_db")
-
-
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulator]:
-    with Emulator() as running:
-        yield running
 
 
 def service(emu: Emulator, secret: str | None = None) -> object:

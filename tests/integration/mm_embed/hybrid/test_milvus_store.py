@@ -9,38 +9,26 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pymilvus import MilvusClient
 
 from mm_embed import VikingClient
+from mm_embed.emulator import Emulator
 from mm_embed.errors import InputError
-from mm_embed.hybrid import MilvusHybrid, fuse
+from mm_embed.hybrid import MilvusHybrid
 from mm_embed.samples import load_corpus, load_queries
+from tests.integration._helpers import assert_server_rrf_equals_fuse
 
 CORPUS = load_corpus()
 QUERIES = load_queries()
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, VikingClient, Path]]:
-    from mm_embed.emulator import Emulator
-
-    path = tmp_path_factory.mktemp("milvus") / "hybrid.db"
-    with (
-        Emulator() as emu,
-        VikingClient(
-            access_key=emu.access_key, secret_key=emu.secret_key, base_url=emu.url
-        ) as viking,
-    ):
-        yield emu, viking, path
-
-
-@pytest.fixture(scope="module")
-def store(setup: tuple[Any, VikingClient, Path]) -> Iterator[MilvusHybrid]:
-    emu, viking, path = setup
-    client = MilvusClient(str(path))
+def store(
+    emu: Emulator, viking: VikingClient, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MilvusHybrid]:
+    client = MilvusClient(str(tmp_path_factory.mktemp("milvus") / "hybrid.db"))
     s = MilvusHybrid.from_viking(client, "samples", viking, batch_size=32)
     emu.clear_log()
     s.add_texts(
@@ -52,10 +40,7 @@ def store(setup: tuple[Any, VikingClient, Path]) -> Iterator[MilvusHybrid]:
     client.close()
 
 
-def test_round_trip_one_request_per_text(
-    store: MilvusHybrid, setup: tuple[Any, VikingClient, Path]
-) -> None:
-    emu, _, _ = setup
+def test_round_trip_one_request_per_text(store: MilvusHybrid, emu: Emulator) -> None:
     log = [r for r in emu.log if r.embedded]
     assert [r.items for r in log] == [32, 20]  # 52 texts, batches of 32, both kinds at once
     assert max(Counter(h for r in log for h in r.item_hashes).values()) == 1
@@ -74,15 +59,7 @@ def test_round_trip_one_request_per_text(
 def test_server_rrf_equals_fuse(store: MilvusHybrid) -> None:
     """Milvus's RRFRanker is 1 / (k + rank) from rank 1, like fuse(); the reference keeps
     Milvus's own order of equal scores (score = -position)."""
-    for query in QUERIES:
-        server = store.search(query.text, top_k=10)
-        lists = [store.search(query.text, top_k=40, mode=m) for m in ("dense", "sparse")]
-        ref = dict(fuse([[(h.id, -i) for i, h in enumerate(hits)] for hits in lists], k=60))
-        assert {h.id: h.score for h in server} == pytest.approx(
-            {h.id: ref[h.id] for h in server}, rel=1e-5
-        ), query.id
-        top = sorted(ref.values(), reverse=True)[:10]
-        assert sorted((h.score for h in server), reverse=True) == pytest.approx(top, rel=1e-5)
+    assert_server_rrf_equals_fuse(store, QUERIES, rel=1e-5)
 
 
 def test_weighted_ranker_and_client_side(store: MilvusHybrid) -> None:
@@ -104,8 +81,7 @@ def test_weighted_ranker_and_client_side(store: MilvusHybrid) -> None:
             store.search(query, **kwargs)  # type: ignore[arg-type]
 
 
-def test_reopen_from_disk(setup: tuple[Any, VikingClient, Path], tmp_path: Path) -> None:
-    _, viking, _ = setup
+def test_reopen_from_disk(viking: VikingClient, tmp_path: Path) -> None:
     path = str(tmp_path / "reopen.db")
     client = MilvusClient(path)
     MilvusHybrid.from_viking(client, "docs", viking).add_texts(
@@ -123,11 +99,10 @@ def test_reopen_from_disk(setup: tuple[Any, VikingClient, Path], tmp_path: Path)
         client.close()
 
 
-def test_fgclip_images_and_boxes(setup: tuple[Any, VikingClient, Path], tmp_path: Path) -> None:
+def test_fgclip_images_and_boxes(emu: Emulator, tmp_path: Path) -> None:
     from mm_embed import FGClipClient
     from mm_embed.emulator import SAMPLES, sample_png
 
-    emu, _, _ = setup
     names = ["red-circle", "blue-triangle", "red-circle-blue-square"]
     boxes = [None, None, [list(shape[2]) for shape in SAMPLES[names[2]].shapes]]
     client = MilvusClient(str(tmp_path / "pics.db"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,25 +13,10 @@ from mm_embed import FGClipClient, VikingClient
 from mm_embed.errors import InputError
 from mm_embed.hybrid import QdrantHybrid, VikingHybridEncoder
 from mm_embed.samples import load_corpus, load_queries
+from tests.integration._helpers import assert_server_rrf_equals_fuse
 
 CORPUS = load_corpus()
 QUERIES = load_queries()
-
-
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Any]:
-    from mm_embed.emulator import Emulator
-
-    with Emulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture(scope="module")
-def viking(emu: Any) -> Iterator[VikingClient]:
-    with VikingClient(
-        access_key=emu.access_key, secret_key=emu.secret_key, base_url=emu.url
-    ) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")
@@ -97,17 +81,7 @@ def test_server_rrf_equals_fuse(store: QdrantHybrid) -> None:
     Qdrant's k counts positions from 0; the helper passes k + 1, so the scores agree
     exactly. Equal sparse scores are common (shared stopwords) and Qdrant orders them its
     own way, so the reference keeps Qdrant's order (score = -position)."""
-    from mm_embed.hybrid import fuse
-
-    for query in QUERIES:
-        server = store.search(query.text, top_k=10)
-        lists = [store.search(query.text, top_k=40, mode=m) for m in ("dense", "sparse")]
-        ref = dict(fuse([[(h.id, -i) for i, h in enumerate(hits)] for hits in lists], k=60))
-        assert {h.id: h.score for h in server} == pytest.approx(
-            {h.id: ref[h.id] for h in server}, rel=1e-6
-        ), query.id
-        top = sorted(ref.values(), reverse=True)[:10]
-        assert sorted((h.score for h in server), reverse=True) == pytest.approx(top, rel=1e-6)
+    assert_server_rrf_equals_fuse(store, QUERIES, rel=1e-6)
 
 
 def test_client_side_rrf_breaks_ties_by_id(store: QdrantHybrid) -> None:

@@ -12,7 +12,7 @@ from mm_embed import AuthenticationError, BadRequestError, InputError
 from mm_embed.emulator import SAMPLES, Emulator
 from mm_embed.emulator.tokens import count_tokens
 from mm_embed.providers.fgclip.protocol import probability
-from tests.integration._helpers import Clients, records, sample_data_uri
+from tests.integration._helpers import Clients, logged_while, records, sample_data_uri
 
 TEXTS = ["a red circle", "一只蓝色的三角形", "green square on white", "8", "10"]
 DTYPES = {"float": np.float32, "int8": np.int8, "uint8": np.uint8}
@@ -53,9 +53,7 @@ async def test_dimension_read_from_response(clients: Clients, emulator_session: 
 async def test_texts_batched_by_32_in_order(clients: Clients, emulator_session: Emulator) -> None:
     fg = clients.fgclip(emulator_session)
     texts = [f"text number {i}" for i in range(70)]
-    since = len(emulator_session.log)
-    result = await fg.embed_texts(texts)
-    sent = records(emulator_session, "fgclip", since)
+    result, sent = await logged_while(emulator_session, "fgclip", fg.embed_texts(texts))
     assert sorted(r.items for r in sent) == [6, 32, 32]
     assert all(r.embedded for r in sent)
     assert result.input_indices.tolist() == list(range(70))
@@ -93,9 +91,9 @@ async def test_images_by_url_and_data_uri(
 
 async def test_images_batched_by_32(clients: Clients, emulator_session: Emulator) -> None:
     images = [sample_data_uri(name) for name in SAMPLES] * 5  # 35 images
-    since = len(emulator_session.log)
-    result = await clients.fgclip(emulator_session).embed_images(images)
-    assert sorted(r.items for r in records(emulator_session, "fgclip", since)) == [3, 32]
+    fg = clients.fgclip(emulator_session)
+    result, sent = await logged_while(emulator_session, "fgclip", fg.embed_images(images))
+    assert sorted(r.items for r in sent) == [3, 32]
     n = len(SAMPLES)
     assert np.allclose(result.embeddings[:n], result.embeddings[n : 2 * n], atol=1e-6)
 
@@ -139,9 +137,9 @@ async def test_boxes_flattened_and_mixed_with_whole_images(
     circle, square = (shape[2] for shape in SAMPLES["red-circle-blue-square"].shapes)
     boxes = [[list(circle), list(square)], None, [[0, 0, 256, 256]]]
     fg = clients.fgclip(emulator_session)
-    since = len(emulator_session.log)
-    result = await fg.embed_images([two, red, red], boxes=boxes)
-    sent = records(emulator_session, "fgclip", since)
+    result, sent = await logged_while(
+        emulator_session, "fgclip", fg.embed_images([two, red, red], boxes=boxes)
+    )
     assert sorted(r.items for r in sent) == [1, 2]  # one whole-image call, one box call
     assert result.input_indices.tolist() == [0, 0, 1, 2]
     assert result.box_indices is not None and result.box_indices.tolist() == [0, 1, -1, 0]
@@ -167,9 +165,7 @@ async def test_text_box_flag_returns_local_features(
 async def test_response_fields(clients: Clients, emulator_session: Emulator) -> None:
     fg = clients.fgclip(emulator_session)
     texts = [f"t{i} 文本" for i in range(40)]
-    since = len(emulator_session.log)
-    result = await fg.embed_texts(texts)
-    sent = records(emulator_session, "fgclip", since)
+    result, sent = await logged_while(emulator_session, "fgclip", fg.embed_texts(texts))
     assert sorted(result.request_ids) == sorted(r.request_id for r in sent)
     assert result.text_lengths == [len(t) for t in texts]
     assert result.usage.prompt_tokens == sum(count_tokens(t) for t in texts)

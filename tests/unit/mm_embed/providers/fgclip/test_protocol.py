@@ -22,6 +22,7 @@ from mm_embed import (
     ResponseFormatError,
 )
 from mm_embed.providers.fgclip import protocol as proto
+from tests.unit._helpers import JSON_VALUES
 
 SPEC_REPLY = {
     "context": {"code": 0, "message": "OK", "timestamp": 1769589915},
@@ -242,18 +243,6 @@ def test_parse_tolerates_odd_metadata() -> None:
 
 # --------------------------------------------------------------------------- fuzz
 
-JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**40), 2**40)
-    | st.floats(allow_nan=False)
-    | st.text(max_size=8),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=20,
-)
-
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(content=st.binary(max_size=200), status=st.sampled_from([200, 400, 401, 429, 500, 503]))
@@ -267,9 +256,9 @@ def test_fuzz_bytes(content: bytes, status: int) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(
-    context=JSON,
-    data=JSON,
-    embeddings=JSON,
+    context=JSON_VALUES,
+    data=JSON_VALUES,
+    embeddings=JSON_VALUES,
     status=st.sampled_from([200, 400, 500]),
     types=st.sampled_from([("float",), ("int8",), ("uint8", "float")]),
 )

@@ -31,7 +31,7 @@ from mm_embed import (
 from mm_embed.inputs import prepare_image, prepare_video
 from mm_embed.providers.viking import catalogue
 from mm_embed.providers.viking import protocol as proto
-from tests.unit._helpers import png_bytes
+from tests.unit._helpers import JSON_VALUES, png_bytes
 
 #: The smallest inline video the client takes: an MP4 header (an ``ftyp`` box).
 MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
@@ -327,18 +327,6 @@ def test_parse_unreadable_200(content: bytes) -> None:
 
 # --------------------------------------------------------------------------- fuzz
 
-JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**40), 2**40)
-    | st.floats(allow_nan=False)
-    | st.text(max_size=8),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=20,
-)
-
 
 @settings(max_examples=300, deadline=None)
 @given(content=st.binary(max_size=200), status=st.sampled_from([200, 400, 404, 429, 500]))
@@ -352,10 +340,10 @@ def test_fuzz_bytes(content: bytes, status: int) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(
-    code=st.sampled_from([0, None, 1000029, "0", True]) | JSON,
-    dense=JSON,
-    sparse_maps=JSON,
-    usage=JSON,
+    code=st.sampled_from([0, None, 1000029, "0", True]) | JSON_VALUES,
+    dense=JSON_VALUES,
+    sparse_maps=JSON_VALUES,
+    usage=JSON_VALUES,
     flags=st.sampled_from([(True, True), (True, False), (False, True)]),
 )
 def test_fuzz_structures(
