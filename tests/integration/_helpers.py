@@ -50,6 +50,7 @@ from mm_embed import (
 from mm_embed.budgets import Budget, LocalBudget, Quota
 from mm_embed.config import EnvVar
 from mm_embed.emulator import Emulator, RequestRecord, sample_png
+from mm_embed.emulator.encoders import COLOUR_NAMES, PALETTE
 from mm_embed.hybrid import fuse
 from mm_embed.retry import RetryPolicy
 from mm_embed.samples import SampleQuery
@@ -145,14 +146,13 @@ def solid_png(
     return buffer.getvalue()
 
 
-#: Named colours of :func:`solid_png`, and the size of the framework tests' tiles.
+#: Named colours of :func:`solid_png`, and the size of the framework tests' tiles. The
+#: tiles are five of the emulator's own named colours, so its image encoder tells them apart.
 TILE = (64, 64)
 COLOURS = {
-    "red": (220, 30, 30),
-    "green": (30, 160, 50),
-    "blue": (30, 60, 220),
-    "yellow": (240, 220, 30),
-    "purple": (130, 40, 170),
+    name: (int(r), int(g), int(b))
+    for name, (r, g, b) in zip(COLOUR_NAMES, PALETTE, strict=True)
+    if name in ("red", "green", "blue", "yellow", "purple")
 }
 
 
