@@ -21,7 +21,7 @@ from ..explore.providers import (
     open_clients,
 )
 from ..explore.qdrant_store import open_qdrant
-from ..explore.rankings import explain_text_query
+from ..explore.rankings import MODES, explain_text_query
 from ..hybrid import Hit, ndcg_at_k
 from ..hybrid.qdrant import QdrantHybrid
 from ..samples import SampleSet, load_samples
@@ -45,7 +45,6 @@ __all__ = ["run_demo"]
 
 #: Texts embedded (one provider request) and upserted per step.
 TEXT_BATCH = 16
-MODES = ("dense", "sparse", "hybrid")
 
 
 @dataclass
@@ -183,9 +182,9 @@ def _evaluate(texts: QdrantHybrid, samples: SampleSet, report: DemoReport) -> No
     per_query: dict[str, dict[str, float]] = {mode: {} for mode in MODES}
     for query in samples.queries:
         judged = samples.qrels.get(query.id, {})
-        for mode, values in per_query.items():
-            found = texts.search(query.text, top_k=NDCG_DEPTH, mode=mode)  # type: ignore[arg-type]
-            values[query.id] = ndcg_at_k([h.id for h in found], judged, NDCG_DEPTH)
+        for mode in MODES:
+            found = texts.search(query.text, top_k=NDCG_DEPTH, mode=mode)
+            per_query[mode][query.id] = ndcg_at_k([h.id for h in found], judged, NDCG_DEPTH)
     report.ndcg_per_query = per_query
     report.ndcg_at_10 = {
         mode: round(sum(values.values()) / len(values), 4) for mode, values in per_query.items()

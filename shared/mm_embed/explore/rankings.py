@@ -12,26 +12,25 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from .. import SparseVector, sparse_index
-from ..hybrid import Hit, doc_uuid
+from ..hybrid import Hit, SearchMode, doc_uuid
 from ..hybrid.qdrant import QdrantHybrid
 
 __all__ = [
     "MODES",
-    "Mode",
     "RankedText",
     "TextRankings",
     "explain_text_query",
     "search_image_vector",
 ]
 
-Mode: TypeAlias = Literal["dense", "sparse", "hybrid"]
-MODES: tuple[Mode, ...] = ("dense", "sparse", "hybrid")
+#: The three rankings, in the order the pages show them.
+MODES: tuple[SearchMode, ...] = ("dense", "sparse", "hybrid")
 #: The RRF constant of ``HybridStore.search``'s default fusion.
 RRF_K = 60
 #: Query words looked up to name numeric sparse tokens (bge-m3 returns token ids).

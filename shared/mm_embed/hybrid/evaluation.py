@@ -108,7 +108,7 @@ def evaluate_sample_set(
         runs["dense"][query.id] = [d for d, _ in dense]
         runs["sparse"][query.id] = [d for d, _ in sparse]
         for method in FUSION_METHODS:
-            fused = fuse([dict(dense), dict(sparse)], method=method, k=rrf_k, top_k=k)  # type: ignore[arg-type]
+            fused = fuse([dict(dense), dict(sparse)], method=method, k=rrf_k, top_k=k)
             runs[method][query.id] = [d for d, _ in fused]
     for name, run in runs.items():
         report.scores[name], report.per_query[name] = mean_ndcg(run, samples.qrels, k)

@@ -43,7 +43,7 @@ from ..errors import InputError
 __all__ = ["FUSION_METHODS", "FusionMethod", "RankedList", "fuse", "ranked"]
 
 FusionMethod: TypeAlias = Literal["rrf", "relative_score", "dbsf"]
-FUSION_METHODS: tuple[str, ...] = get_args(FusionMethod)
+FUSION_METHODS: tuple[FusionMethod, ...] = get_args(FusionMethod)
 
 #: One retriever's output: ``{doc_id: score}`` or ``[(doc_id, score), ...]``.
 RankedList: TypeAlias = Mapping[str, float] | Iterable[tuple[str, float]]
