@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import logging
 import shutil
 import time
 from dataclasses import dataclass
@@ -29,13 +30,18 @@ from ._internals import Checkpoint, InputFileError, OutputLock, read_manifest
 from .dataset import DEFAULT_ACTOR_CPUS, embed_batches, prepare
 from .parts import MANIFEST, BatchRecord, DoneSet, read_batches, remove_orphans
 from .parts import write_atomic as _write_atomic
-from .runtime import connect, require_ray, root_error
+from .runtime import actor_lost, connect, require_ray, root_error
 from .scan import IdScan, scan_ids
 from .worker import Columns, WorkerSpec
 
-__all__ = ["PATH_COLUMN", "RayCorpusJob", "RayJobOptions", "open_dataset"]
+__all__ = ["ACTOR_LOSS_PASSES", "PATH_COLUMN", "RayCorpusJob", "RayJobOptions", "open_dataset"]
+
+logger = logging.getLogger(__name__)
 
 _FORMAT = 1
+#: Passes over the corpus when actors are lost for good (Ray Data fails the dataset
+#: then): each later pass sends only what the earlier ones did not write.
+ACTOR_LOSS_PASSES = 3
 #: The column Ray's readers add with each row's file.
 PATH_COLUMN = "path"
 #: Actors when ``max_concurrency`` is not given.
@@ -241,27 +247,9 @@ class _Run:
         if scan.duplicates and o.corpus.check_duplicates:
             raise InputFileError(scan.duplicate_message(o.columns.id), path=str(job.input))
         job.make_directory()
-        done = DoneSet.of(list(read_batches(job.output)))
-        spec = WorkerSpec(
-            o.provider,
-            o.client,
-            o.engine,
-            o.columns,
-            image_root=job.image_root,
-            output=str(job.output.absolute()),
-            done=require_ray().put(done) if len(done) else None,
-        )
-        counters = embed_batches(
-            ds,
-            spec,
-            batch_size=batch_size,
-            concurrency=o.corpus.max_concurrency or _ACTORS,
-            num_cpus=o.num_cpus,
-            env=o.env,
-        )
-        self.progress.start(scan.total, 0)
+        self.progress.start(scan.total, len(DoneSet.of(list(read_batches(job.output)))))
         try:
-            status, message = self._consume(counters)
+            status, message = self._passes(source, job.format, batch_size)
         finally:
             self.progress.close()
         if status == "complete":
@@ -270,10 +258,44 @@ class _Run:
             message += f"; finished work is kept in {job.output}: --resume continues"
         return self._summarise(scan, status, message)
 
-    def _consume(self, counters: Any) -> tuple[str, str]:
+    def _passes(self, source: Path, fmt: str, batch_size: int) -> tuple[str, str]:
+        """Embed what the output does not hold yet; again, up to
+        :data:`ACTOR_LOSS_PASSES` passes, while actors are lost for good."""
+        job, o = self.job, self.job.options
+        for number in range(1, ACTOR_LOSS_PASSES + 1):
+            done = DoneSet.of(list(read_batches(job.output)))
+            spec = WorkerSpec(
+                o.provider,
+                o.client,
+                o.engine,
+                o.columns,
+                image_root=job.image_root,
+                output=str(job.output.absolute()),
+                done=require_ray().put(done) if len(done) else None,
+            )
+            counters = embed_batches(
+                open_dataset(source, fmt),
+                spec,
+                batch_size=batch_size,
+                concurrency=o.corpus.max_concurrency or _ACTORS,
+                num_cpus=o.num_cpus,
+                env=o.env,
+            )
+            status, message = self._consume(counters, first_pass=number == 1)
+            if status != "actor lost":
+                return status, message
+            logger.warning(
+                "pass %d of %d: %s; sending what is not written yet again",
+                number,
+                ACTOR_LOSS_PASSES,
+                message,
+            )
+        return "aborted", f"{message}, in each of {ACTOR_LOSS_PASSES} passes"
+
+    def _consume(self, counters: Any, *, first_pass: bool) -> tuple[str, str]:
         rows = counters.iter_rows()
         try:
-            return self._take_rows(rows)
+            return self._take_rows(rows, first_pass=first_pass)
         finally:
             # Stop the pipeline now, whatever ended the loop. A failed run's actor
             # handles sit in reference cycles (its error's traceback): collected, the
@@ -284,13 +306,16 @@ class _Run:
             del rows
             gc.collect()
 
-    def _take_rows(self, rows: Any) -> tuple[str, str]:
+    def _take_rows(self, rows: Any, *, first_pass: bool) -> tuple[str, str]:
+        """Add up the actors' counters. A later pass passes over what the earlier ones
+        wrote: those are not items resumed from an earlier run, and were counted once."""
         limit = self.job.options.corpus.max_rejects
         try:
             for row in rows:
                 for name, value in row.items():
-                    self.counts[name] = self.counts.get(name, 0) + int(value)
-                self._update(row)
+                    if first_pass or name != "skipped":
+                        self.counts[name] = self.counts.get(name, 0) + int(value)
+                self._update(int(row["items"]) - int(row["skipped"]))
                 rejected = self.counts.get("rejected", 0)
                 if limit is not None and rejected > limit:
                     return "aborted", f"{rejected} items rejected, more than the limit of {limit}"
@@ -301,14 +326,16 @@ class _Run:
             if isinstance(cause, CheckpointError):
                 raise cause from None
             if cause is None:
+                if actor_lost(error):
+                    return "actor lost", "an embedding actor died and Ray did not restart it"
                 raise
             return "aborted", str(cause)
         return "complete", ""
 
-    def _update(self, row: dict[str, Any]) -> None:
+    def _update(self, finished: int) -> None:
         c = self.counts
         self.progress.update(
-            int(row["items"]),
+            finished,
             tokens=c.get("tokens", 0),
             retries=c.get("retries", 0) + c.get("rounds", 0),
             rejected=c.get("rejected", 0),

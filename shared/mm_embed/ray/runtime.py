@@ -9,13 +9,14 @@ environment, which Ray sets from the ``runtime_env`` of the actors that embed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
 from ..config import EnvVar, env_value
 from ..errors import ConfigurationError, MMEmbedError
 
-__all__ = ["CARRIED", "connect", "require_ray", "root_error", "runtime_env"]
+__all__ = ["CARRIED", "actor_lost", "connect", "require_ray", "root_error", "runtime_env"]
 
 #: The variables a worker's client reads: credentials and endpoints (the budget URL
 #: travels too: it may hold a Redis password).
@@ -62,16 +63,27 @@ def connect(address: str | None) -> bool:
     return True
 
 
-def root_error(error: BaseException) -> MMEmbedError | None:
-    """The mm-embed error behind what Ray raised, if any: Ray wraps an exception raised
-    in an actor (``RayTaskError``, Ray Data's ``UserCodeException``) and keeps the
-    original as a cause."""
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and the exceptions behind it: Ray wraps an exception raised in an actor
+    (``RayTaskError``, Ray Data's ``UserCodeException``) and keeps the original as a
+    cause."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
-        if isinstance(current, MMEmbedError):
-            return current
+        yield current
         seen.add(id(current))
         cause = getattr(current, "cause", None)
         current = cause if isinstance(cause, BaseException) else current.__cause__
-    return None
+
+
+def root_error(error: BaseException) -> MMEmbedError | None:
+    """The mm-embed error behind what Ray raised, if any."""
+    return next((e for e in _causes(error) if isinstance(e, MMEmbedError)), None)
+
+
+def actor_lost(error: BaseException) -> bool:
+    """Whether ``error`` is, or was caused by, an actor that died and that Ray will not
+    restart (``ray.kill(actor)`` with its default ``no_restart=True``, a node lost for
+    good): Ray Data then fails the whole dataset instead of replacing the actor."""
+    ray = require_ray()
+    return any(isinstance(e, ray.exceptions.RayActorError) for e in _causes(error))

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from tests.integration._helpers import (
 )
 from tests.integration._helpers import (
     RayCluster,
+    actor_handle,
     alive_actors,
     emulator_settings,
     text_records,
@@ -218,6 +220,59 @@ def test_resume_after_the_driver_is_killed_sends_nothing_already_written(
     assert (tmp_path / "out.rejects.jsonl").read_bytes() == Path(
         f"{clean}.rejects.jsonl"
     ).read_bytes()
+
+
+@pytest.mark.timeout(300)
+def test_an_actor_killed_for_good_is_made_up_for_by_another_pass(
+    ray_cluster: RayCluster,
+    make_emulator: object,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # ray.kill's default (no_restart=True) ends an actor for good, and Ray Data then
+    # fails the whole dataset: the engine passes over the corpus again, sending only
+    # what is not written yet, and the output is the local engine's, every id once.
+    import ray
+
+    rows = _corpus(1600)
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", rows)
+    emu: Emulator = make_emulator(latency_ms=150)  # type: ignore[operator]
+    for name, value in emulator_settings(emu).items():
+        monkeypatch.setenv(name, value)
+    options = ("--batch-size", "20", "--max-concurrency", "4")
+    output, clean = tmp_path / "out", tmp_path / "clean.parquet"
+    summary = tmp_path / "ray.json"
+    killed: list[str] = []
+
+    def kill_one_for_good() -> None:
+        wait_until(
+            lambda: len(list((output / BATCHES).glob("*.json"))) >= 10, 120, "10 written batches"
+        )
+        victim = alive_actors("EmbedBatches")[0]
+        ray.kill(actor_handle(victim["ActorID"]))  # no_restart=True: Ray's default
+        killed.append(victim["ActorID"])
+
+    killer = threading.Thread(target=kill_one_for_good, daemon=True)
+    killer.start()
+    with caplog.at_level("WARNING", logger="mm_embed.ray.job"):
+        code = embed_main(
+            _command(corpus, output, *options, "--engine", "ray", "--summary-json", str(summary))
+        )
+    killer.join(10)
+
+    assert killed, "no actor was killed"
+    assert code == ExitCode.REJECTS
+    assert any("sending what is not written yet again" in r.message for r in caplog.records)
+    assert embed_main(_command(corpus, clean, *options)) == ExitCode.REJECTS
+    assert _sorted(pq.read_table(output)).equals(_sorted(pq.read_table(clean)))
+    ray_summary = orjson.loads(summary.read_bytes())
+    assert (ray_summary["items"], ray_summary["embedded"], ray_summary["rejected"]) == (
+        1602,
+        1600,
+        2,
+    )
+    assert ray_summary["resumed"] == 0  # the second pass's skips are this run's own work
 
 
 @pytest.mark.timeout(120)
