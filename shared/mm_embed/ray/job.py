@@ -247,9 +247,10 @@ class _Run:
         if scan.duplicates and o.corpus.check_duplicates:
             raise InputFileError(scan.duplicate_message(o.columns.id), path=str(job.input))
         job.make_directory()
-        self.progress.start(scan.total, len(DoneSet.of(list(read_batches(job.output)))))
         try:
-            status, message = self._passes(source, job.format, batch_size)
+            status, message = self._passes(
+                ds, source=source, fmt=job.format, batch_size=batch_size, total=scan.total
+            )
         finally:
             self.progress.close()
         if status == "complete":
@@ -258,12 +259,18 @@ class _Run:
             message += f"; finished work is kept in {job.output}: --resume continues"
         return self._summarise(scan, status, message)
 
-    def _passes(self, source: Path, fmt: str, batch_size: int) -> tuple[str, str]:
-        """Embed what the output does not hold yet; again, up to
-        :data:`ACTOR_LOSS_PASSES` passes, while actors are lost for good."""
+    def _passes(
+        self, ds: Any, *, source: Path, fmt: str, batch_size: int, total: int
+    ) -> tuple[str, str]:
+        """Embed what the output does not hold yet (``ds``, the opened input, first);
+        again, up to :data:`ACTOR_LOSS_PASSES` passes, while actors are lost for good."""
         job, o = self.job, self.job.options
         for number in range(1, ACTOR_LOSS_PASSES + 1):
             done = DoneSet.of(list(read_batches(job.output)))
+            if number == 1:
+                self.progress.start(total, len(done))
+            else:  # the failed pass's dataset is spent: read the input afresh
+                ds = open_dataset(source, fmt)
             spec = WorkerSpec(
                 o.provider,
                 o.client,
@@ -274,7 +281,7 @@ class _Run:
                 done=require_ray().put(done) if len(done) else None,
             )
             counters = embed_batches(
-                open_dataset(source, fmt),
+                ds,
                 spec,
                 batch_size=batch_size,
                 concurrency=o.corpus.max_concurrency or _ACTORS,
