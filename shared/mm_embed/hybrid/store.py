@@ -305,16 +305,8 @@ class HybridStore(ABC):
         if top_k == 0 or not self._exists():
             return []
         dense, sparse = self._query_vectors(self.encoder.encode_queries([query]))
-        return self.search_vectors(
-            dense,
-            sparse,
-            top_k=top_k,
-            mode=mode,
-            fusion=fusion,
-            k=k,
-            weights=weights,
-            client_side=client_side,
-            candidates=candidates,
+        return self._search_checked(
+            dense, sparse, top_k, mode, fusion, k, weights, client_side, candidates, "text"
         )
 
     def search_vectors(
@@ -338,6 +330,25 @@ class HybridStore(ABC):
         self._check_search(top_k, mode, fusion, k, client_side)
         if top_k == 0 or not self._exists():
             return []
+        return self._search_checked(
+            dense, sparse, top_k, mode, fusion, k, weights, client_side, candidates, kind
+        )
+
+    def _search_checked(
+        self,
+        dense: npt.NDArray[np.float32],
+        sparse: SparseVector | None,
+        top_k: int,
+        mode: SearchMode,
+        fusion: StoreFusion,
+        k: float,
+        weights: Sequence[float] | None,
+        client_side: bool,
+        candidates: int | None,
+        kind: Kind,
+    ) -> list[Hit]:
+        """:meth:`search_vectors` once its arguments are checked and the collection is
+        known to exist (:meth:`search` checks once, not twice)."""
         if mode == "dense":
             return self._search_dense(np.asarray(dense, dtype=np.float32), top_k, kind)
         if sparse is None:
