@@ -121,9 +121,9 @@ def plain_numbers(body: bytes, key: bytes) -> bool:
     end = _matrix_end(body, start) if start >= 0 else -1
     if end < 0:
         return False
-    # The region holds no quote, so the key cannot recur inside it; elsewhere it would
-    # be a duplicate key (the parser keeps the last one).
-    if body.find(key, 0, at) >= 0 or body.find(key, end) >= 0:
+    # The region holds no quote, so the key cannot recur inside it; after it, it would
+    # be a duplicate key (the parser keeps the last one). ``at`` is its first place.
+    if body.find(key, end) >= 0:
         return False
     if body.find(b'"', start, end) >= 0:
         return False
@@ -131,9 +131,10 @@ def plain_numbers(body: bytes, key: bytes) -> bool:
     return int(region.max()) <= _HIGHEST_NUMBER_BYTE
 
 
-def _numeric(raw: list[Any], name: str, reply: ReplyContext) -> npt.NDArray[Any]:
+def _numeric(raw: list[Any], name: str, reply: ReplyContext, plain: bool) -> npt.NDArray[Any]:
     """The matrix of ``raw`` when every value is an ``int`` or a ``float``, else the
-    :class:`ResponseFormatError` naming the first bad row (the exact, slower path)."""
+    :class:`ResponseFormatError` naming the first bad row (the exact, slower path).
+    ``plain`` (see :func:`plain_numbers`): the text held no boolean, so none is looked for."""
     try:
         # No dtype: numpy then keeps strings and nulls visible (kinds U / O) instead of
         # converting them, and a ragged matrix fails.
@@ -148,7 +149,7 @@ def _numeric(raw: list[Any], name: str, reply: ReplyContext) -> npt.NDArray[Any]
         if len(lengths) > 1:
             raise reply.format_error(f"{name} rows differ in length ({lengths})")
         raise reply.format_error(f"{name} holds a number out of range")
-    bad = _first_bad_row(raw, lambda v: isinstance(v, bool))
+    bad = -1 if plain else _first_bad_row(raw, lambda v: isinstance(v, bool))
     if bad >= 0:
         raise reply.format_error(f"{name}[{bad}] holds a boolean, not a number")
     return matrix
@@ -186,7 +187,7 @@ def dense_matrix(
         if matrix is not None and matrix.ndim != 2:
             matrix = None
     if matrix is None:
-        matrix = _numeric(raw, name, reply)
+        matrix = _numeric(raw, name, reply, plain)
     width = matrix.shape[1]
     if width == 0:
         raise reply.format_error(f"{name}[0] is an empty vector")
