@@ -61,6 +61,11 @@ class BudgetActor:
         self._touch(account, quota)
         return self._budget.take(account, quota, amount).position
 
+    def join(self, account: str, quota: Quota, amount: float) -> float | None:
+        self._touch(account, quota)
+        ticket = self._budget.join(account, quota, amount)
+        return None if ticket is None else ticket.position
+
     def due_in(self, account: str, quota: Quota, position: float, amount: float) -> float:
         self._touch(account, quota)
         return self._budget.due_in(Ticket(account, quota, position, amount))
@@ -136,6 +141,12 @@ class RayBudget(Budget):
 
     def take(self, account: str, quota: Quota, amount: float) -> Ticket:
         return Ticket(account, quota, float(self._call("take", account, quota, amount)), amount)
+
+    def join(self, account: str, quota: Quota, amount: float) -> Ticket | None:
+        # One atomic call to the actor, as the other stores do: the base class's
+        # state-then-take would cost two calls and let racing holders overshoot.
+        position = self._call("join", account, quota, amount)
+        return None if position is None else Ticket(account, quota, float(position), amount)
 
     def due_in(self, ticket: Ticket) -> float:
         return float(

@@ -63,8 +63,10 @@ def _script(budget: Any, at: Any) -> list[object]:
     at(4.0 + COOLDOWN_S / 2)
     seen += [budget.refused("acct", QUOTA), budget.state("acct", QUOTA)]
     at(9.0)
+    joined = budget.join("acct", QUOTA, 100.0)  # the line is short: joins
     big = budget.take("acct", QUOTA, 9000.0)  # over the whole bucket: waits for a full one
-    seen += [big.position, budget.due_in(big)]
+    seen += [joined, big.position, budget.due_in(big)]
+    seen += [budget.join("acct", QUOTA, 100.0)]  # the line is a window long: refused
     other = budget.take("other-account", QUOTA, 10.0)
     images = budget.take("acct", IMAGES, 7.0)
     seen += [budget.due_in(other), budget.due_in(images), budget.state("acct", IMAGES)]
@@ -91,6 +93,8 @@ def test_its_numbers_equal_local_budgets_on_the_same_clock(ray_cluster: RayClust
     assert got == expected
     # The script did reach every branch: a wait, a cut, a cooldown, a full-bucket wait.
     assert expected[2] == 0 and expected[3] > 0 and expected[7] is True and expected[8] is False
+    # ... and join both ways: into a short line, and not into a window-long one.
+    assert expected[10] is not None and expected[13] is None
 
 
 @ray.remote(num_cpus=0)
