@@ -253,11 +253,12 @@ class _Run:
             )
         finally:
             self.progress.close()
+        records = list(read_batches(job.output))
         if status == "complete":
-            status, message = self._assemble(scan)
+            status, message = self._assemble(scan, records)
         else:
             message += f"; finished work is kept in {job.output}: --resume continues"
-        return self._summarise(scan, status, message)
+        return self._summarise(scan, records, status, message)
 
     def _passes(
         self, ds: Any, *, source: Path, fmt: str, batch_size: int, total: int
@@ -349,11 +350,10 @@ class _Run:
             elapsed=time.monotonic() - self.started,
         )
 
-    def _assemble(self, scan: IdScan) -> tuple[str, str]:
-        """Check every item is accounted for, then write the rejects file and the
-        manifest (last). A gap is reported, never hidden."""
+    def _assemble(self, scan: IdScan, records: list[BatchRecord]) -> tuple[str, str]:
+        """Check every item is accounted for in the output's batch ``records``, then
+        write the rejects file and the manifest (last). A gap is reported, never hidden."""
         job = self.job
-        records = list(read_batches(job.output))
         parts = {r.part for r in records if r.part}
         missing = [p for p in parts if not (job.output / p).is_file()]
         finished = sum(r.embedded + len(r.rejects) for r in records)
@@ -367,13 +367,13 @@ class _Run:
                 f"the output does not account for every item ({problem}); finished work is "
                 f"kept in {job.output}: --resume sends what is missing"
             )
-        remove_orphans(job.output, {p for p in parts if p})
+        remove_orphans(job.output, parts)
         _write_rejects(self.job.rejects_path, records, scan)
         totals = self._totals(records)
         manifest = {
             "settings": job.settings(),
             "complete": True,
-            "parts": sorted(p for p in parts if p),
+            "parts": sorted(parts),
             "totals": totals,
         }
         _write_manifest(job.output / MANIFEST, manifest)
@@ -388,9 +388,11 @@ class _Run:
             "total_tokens": sum(r.billed_tokens for r in records),
         }
 
-    def _summarise(self, scan: IdScan, status: str, message: str) -> BulkSummary:
+    def _summarise(
+        self, scan: IdScan, records: list[BatchRecord], status: str, message: str
+    ) -> BulkSummary:
         s, c = self.summary, self.counts
-        totals = self._totals(list(read_batches(self.job.output)))
+        totals = self._totals(records)
         s.status, s.message = status, message
         s.items, s.resumed = scan.total, c.get("skipped", 0)
         s.embedded, s.rejected = totals["embedded"], totals["rejected"]
@@ -403,7 +405,7 @@ class _Run:
         s.retries = c.get("retries", 0) + c.get("rounds", 0)
         s.tokens = c.get("tokens", 0)
         s.tokens_per_minute_budget = self.job.options.tokens_per_minute_budget
-        s.row_groups = len({r.part for r in read_batches(self.job.output) if r.part})
+        s.row_groups = len({r.part for r in records if r.part})
         s.wall_time = time.monotonic() - self.started
         s.extra["engine"] = "ray"
         return s
