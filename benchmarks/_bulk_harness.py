@@ -16,7 +16,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import orjson
 from _harness import BULK_WORDS
@@ -288,9 +287,3 @@ def kill_and_resume(
             report.unexplained_repeats += 1
     report.never_embedded = items - len(epochs)
     return report
-
-
-def main_report(report: ResumeReport) -> dict[str, Any]:
-    return {k: v for k, v in report.__dict__.items() if k != "kills"} | {
-        "kill_points": [len(k.durable) for k in report.kills]
-    }

@@ -71,12 +71,6 @@ def noisy_png(width: int, height: int, seed: int = 0) -> bytes:
     return png_bytes(width, height, noisy=True, seed=seed)
 
 
-def image_file(tmp_path: Path, width: int, height: int, name: str | None = None) -> Path:
-    path = tmp_path / (name or f"img_{width}x{height}.png")
-    path.write_bytes(png_bytes(width, height))
-    return path
-
-
 def image_identity(wire: str) -> str:
     """What the fake provider sees in an image string: ``"<W>x<H>"`` for inline bytes."""
     for prefix in ("base64://",):
