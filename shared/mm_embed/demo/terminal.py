@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from ..explore.rankings import MODES
 from .report import TOP, DemoReport, summary_rows
 
 __all__ = ["print_report"]
@@ -52,7 +53,7 @@ def _print_rankings(report: DemoReport, out: TextIO) -> None:
     w("  ".join(f"{m + ' ranking':<{_COLUMN}}" for m in ("dense", "sparse", "hybrid (RRF)")) + "\n")
     for rank in range(TOP):
         cells = []
-        for mode in ("dense", "sparse", "hybrid"):
+        for mode in MODES:
             rows = report.rankings.get(mode, [])
             cells.append(
                 f"{rank + 1}. {rows[rank]['id']} {rows[rank]['score']:.3f}"
