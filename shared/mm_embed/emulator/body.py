@@ -36,9 +36,9 @@ def _declared_length(request: Request) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
-async def read_body(request: Request, *, limit: int, timeout_s: float) -> bytes:
+async def read_body(request: Request, *, limit: int, timeout_s: float | None) -> bytes:
     """The whole body, or :class:`BodyTooLarge` / :class:`BodyTimeout` (or Starlette's
-    ``ClientDisconnect`` when the client goes away)."""
+    ``ClientDisconnect`` when the client goes away). ``timeout_s=None``: no deadline."""
     declared = _declared_length(request)
     if declared is not None and declared > limit:
         raise BodyTooLarge(declared, limit)
@@ -50,5 +50,6 @@ async def read_body(request: Request, *, limit: int, timeout_s: float) -> bytes:
                 if len(received) > limit:
                     raise BodyTooLarge(len(received), limit)
     except TimeoutError:
+        assert timeout_s is not None  # only a deadline times out
         raise BodyTimeout(timeout_s) from None
     return bytes(received)

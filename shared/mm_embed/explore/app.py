@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from ..emulator.body import BodyTooLarge, read_body
 from ..errors import InputError, MMEmbedError
 from .page import CSP, SCRIPT, render_error, render_image_results, render_page, render_text_results
 from .search import Explorer
@@ -24,22 +25,6 @@ _HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _TooLarge
-    chunks = bytearray()
-    async for chunk in request.stream():
-        chunks += chunk
-        if len(chunks) > limit:
-            raise _TooLarge
-    return bytes(chunks)
 
 
 def _failure(exc: MMEmbedError) -> tuple[str, int]:
@@ -73,8 +58,8 @@ def create_app(explorer: Explorer, where: Mapping[str, str]) -> Starlette:
 
     async def search_image(request: Request) -> Response:
         try:
-            data = await _read_body(request, MAX_UPLOAD_BYTES)
-        except _TooLarge:
+            data = await read_body(request, limit=MAX_UPLOAD_BYTES, timeout_s=None)
+        except BodyTooLarge:
             message = f"the picture is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB"
             return HTMLResponse(render_error(message), status_code=413, headers=_HEADERS)
         if not data:
